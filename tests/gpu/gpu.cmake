@@ -1,0 +1,1 @@
+# the conformance suite on the CUDA backend

@@ -1,0 +1,1 @@
+# tests of filters/ (see tests/CMakeLists.txt for vs_add_test)

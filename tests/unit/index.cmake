@@ -1,0 +1,1 @@
+# tests of index/ (see tests/CMakeLists.txt for vs_add_test)
