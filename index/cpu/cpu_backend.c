@@ -1,0 +1,795 @@
+/*
+ * cpu_backend.c: the CPU backend: rows in RAM, scanned in tiles against the whole query batch.
+ *
+ * Storage. Each field keeps its encoded rows in chunks of chunk_rows rows, allocated when the index
+ * grows and never moved (large allocations are mapped lazily by the C library, so an unused tail of
+ * the last chunk costs address space, not memory). i8 rows use the 16-row block layout of
+ * kernels.h; the other storages are row-major. Per-row constants sit in their own array per chunk.
+ *
+ * Scan. The batch is cut into passes: a pass is a set of queries whose vectors, per field, fit a
+ * query block (QBLOCK vectors), over one row source: every slot (queries without a filter or with a
+ * bitmap), or the slots of one sorted list (queries that share a gather list). The pass's row
+ * source is split between threads; each thread walks tiles of TILE rows: for each field it scores
+ * all of the pass's vectors of that field against the tile (sgemm for f32/f16 when the block is
+ * large, the kernels for i8, b1 and small blocks), turns raw dots into metric scores, and then for
+ * each query combines terms and offers the rows that beat the query's threshold to its heap. Scores
+ * never leave the tile buffer (QBLOCK x TILE floats, in L2), so there is no B x N matrix. Threads
+ * keep their own heaps; the pass ends by merging them into the caller's candidates.
+ *
+ * Gather. A list source copies the listed rows of a tile into a scratch tile of the same layout and
+ * runs the same kernels, so a filter that passes 1% of items reads about 1% of the rows.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifdef VS_HAVE_BLAS
+#include <cblas.h>
+#endif
+
+#include "../backend.h"
+#include "../quant.h"
+#include "../topk.h"
+#include "kernels.h"
+
+#define TILE 256      /* rows per tile: a multiple of 64 (bitmap words) and 16 (i8 blocks) */
+#define QBLOCK 256    /* query vectors per field per pass */
+#define SMALL_M 8     /* up to this many vectors, f32/f16 use the streaming kernels, not sgemm */
+/* Below this many bytes of rows a pass runs on the calling thread alone: starting threads would
+ * cost more than they save. */
+#define MIN_BYTES_PER_THREAD (1u << 20)
+
+typedef struct cpu_field {
+    vs_field_layout l;
+    uint32_t row_bytes; /* bytes per row in the chunk layout */
+    uint32_t dpad;      /* i8: dim rounded up to 4 */
+    uint8_t **codes;    /* per chunk */
+    vs_row_consts **consts;
+} cpu_field;
+
+typedef struct cpu_store {
+    uint32_t n_fields;
+    cpu_field f[VS_MAX_FIELDS];
+    uint32_t chunk_shift;
+    uint32_t n_chunks, chunks_cap;
+    uint32_t n_threads;
+    const vs_cpu_kernels *k;
+} cpu_store;
+
+static inline uint32_t chunk_rows(const cpu_store *s) { return 1u << s->chunk_shift; }
+
+/* ===== Storage ===== */
+
+static vs_err cpu_create(const vs_field_layout *fields, uint32_t n_fields, const vs_index_options *opt,
+                         void **out, vs_status *st)
+{
+    cpu_store *s = calloc(1, sizeof *s);
+    if (!s)
+        return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory");
+    s->n_fields = n_fields;
+    while ((1u << s->chunk_shift) < opt->chunk_rows)
+        s->chunk_shift++;
+    for (uint32_t f = 0; f < n_fields; f++) {
+        cpu_field *cf = &s->f[f];
+        cf->l = fields[f];
+        cf->dpad = (fields[f].dim + 3) & ~3u;
+        cf->row_bytes = fields[f].storage == VS_STORAGE_I8 ? cf->dpad : fields[f].code_bytes;
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    s->n_threads = opt->n_threads ? opt->n_threads : (uint32_t)(cores > 0 ? cores : 1);
+    if (s->n_threads > 256)
+        s->n_threads = 256;
+    s->k = vs_cpu_kernels_best();
+#ifdef VS_HAVE_BLAS
+    /* The backend runs its own threads; each sgemm call must stay on the thread that makes it. */
+    openblas_set_num_threads(1);
+#endif
+    *out = s;
+    return VS_OK;
+}
+
+static void cpu_destroy(void *store)
+{
+    cpu_store *s = store;
+    if (!s)
+        return;
+    for (uint32_t f = 0; f < s->n_fields; f++) {
+        for (uint32_t c = 0; c < s->n_chunks; c++) {
+            free(s->f[f].codes[c]);
+            free(s->f[f].consts[c]);
+        }
+        free(s->f[f].codes);
+        free(s->f[f].consts);
+    }
+    free(s);
+}
+
+/* A 64-byte aligned, zeroed block of n bytes. */
+static void *alloc_zeroed(size_t n)
+{
+    n = (n + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, n);
+    if (p)
+        memset(p, 0, n);
+    return p;
+}
+
+static vs_err cpu_reserve(void *store, uint32_t n_slots, vs_status *st)
+{
+    cpu_store *s = store;
+    uint32_t rows = chunk_rows(s);
+    while ((uint64_t)s->n_chunks * rows < n_slots) {
+        if (s->n_chunks == s->chunks_cap) {
+            uint32_t cap = s->chunks_cap ? s->chunks_cap * 2 : 4;
+            for (uint32_t f = 0; f < s->n_fields; f++) {
+                uint8_t **c = realloc(s->f[f].codes, cap * sizeof *c);
+                if (c)
+                    s->f[f].codes = c;
+                vs_row_consts **k = realloc(s->f[f].consts, cap * sizeof *k);
+                if (k)
+                    s->f[f].consts = k;
+                if (!c || !k)
+                    return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory growing chunks");
+            }
+            s->chunks_cap = cap;
+        }
+        uint32_t c = s->n_chunks;
+        for (uint32_t f = 0; f < s->n_fields; f++) {
+            cpu_field *cf = &s->f[f];
+            cf->codes[c] = alloc_zeroed((size_t)rows * cf->row_bytes);
+            cf->consts[c] = alloc_zeroed((size_t)rows * sizeof(vs_row_consts));
+            if (!cf->codes[c] || !cf->consts[c]) {
+                for (uint32_t g = 0; g <= f; g++) {
+                    free(s->f[g].codes[c]);
+                    free(s->f[g].consts[c]);
+                }
+                return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED,
+                                     "out of memory: %zu bytes for rows %u..%u of field %u",
+                                     (size_t)rows * cf->row_bytes, c * rows, (c + 1) * rows - 1, f);
+            }
+        }
+        s->n_chunks++;
+    }
+    return VS_OK;
+}
+
+static vs_err cpu_write_rows(void *store, uint32_t field, const uint32_t *slots, size_t n,
+                             const void *codes, const vs_row_consts *consts, vs_status *st)
+{
+    cpu_store *s = store;
+    cpu_field *cf = &s->f[field];
+    uint32_t mask = chunk_rows(s) - 1;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t slot = slots[i], c = slot >> s->chunk_shift, r = slot & mask;
+        if (c >= s->n_chunks)
+            return vs_status_set(st, VS_ERR_INTERNAL, "slot %u written before it was reserved", slot);
+        const uint8_t *src = (const uint8_t *)codes + i * cf->l.code_bytes;
+        if (cf->l.storage == VS_STORAGE_I8) {
+            int8_t *dst = (int8_t *)cf->codes[c];
+            for (uint32_t k = 0; k < cf->dpad; k++)
+                dst[vs_i8_code_offset(r, k, cf->dpad)] = k < cf->l.dim ? (int8_t)src[k] : 0;
+        } else {
+            memcpy(cf->codes[c] + (size_t)r * cf->row_bytes, src, cf->l.code_bytes);
+        }
+        cf->consts[c][r] = consts[i];
+    }
+    return VS_OK;
+}
+
+/* Copies the codes of slot into dst in plain (not blocked) form. */
+static void row_codes(const cpu_store *s, uint32_t field, uint32_t slot, void *dst)
+{
+    const cpu_field *cf = &s->f[field];
+    uint32_t c = slot >> s->chunk_shift, r = slot & (chunk_rows(s) - 1);
+    if (cf->l.storage == VS_STORAGE_I8) {
+        const int8_t *src = (const int8_t *)cf->codes[c];
+        for (uint32_t k = 0; k < cf->l.dim; k++)
+            ((int8_t *)dst)[k] = src[vs_i8_code_offset(r, k, cf->dpad)];
+    } else {
+        memcpy(dst, cf->codes[c] + (size_t)r * cf->row_bytes, cf->l.code_bytes);
+    }
+}
+
+static void cpu_read_row(void *store, uint32_t field, uint32_t slot, float *out)
+{
+    cpu_store *s = store;
+    const cpu_field *cf = &s->f[field];
+    uint8_t buf[VS_MAX_DIM * 4];
+    row_codes(s, field, slot, buf);
+    uint32_t c = slot >> s->chunk_shift, r = slot & (chunk_rows(s) - 1);
+    /* decode with the same arithmetic as encode.c's vs_decode_row */
+    switch (cf->l.storage) {
+    case VS_STORAGE_F32: memcpy(out, buf, cf->l.dim * sizeof(float)); break;
+    case VS_STORAGE_F16: s->k->f16_to_f32((const uint16_t *)buf, out, cf->l.dim); break;
+    case VS_STORAGE_I8:
+        for (uint32_t k = 0; k < cf->l.dim; k++)
+            out[k] = cf->consts[c][r].middle + cf->consts[c][r].scale * ((const int8_t *)buf)[k];
+        break;
+    case VS_STORAGE_B1: memset(out, 0, cf->l.dim * sizeof(float)); break;
+    }
+}
+
+static size_t cpu_field_bytes(void *store, uint32_t field)
+{
+    cpu_store *s = store;
+    return (size_t)s->n_chunks * chunk_rows(s) * (s->f[field].row_bytes + sizeof(vs_row_consts));
+}
+
+/* ===== Scan: passes ===== */
+
+/* The query vectors of one field in a pass, gathered contiguous for the kernels. */
+typedef struct pass_field {
+    uint32_t m;        /* vectors */
+    float *f;          /* m x dim */
+    int8_t *c;         /* i8: m x dpad, zero padded */
+    int32_t *csum;     /* i8 */
+    float *scale, *sum, *norm2;
+    uint64_t *bits;    /* b1: m x words */
+} pass_field;
+
+/* A term of a pass query, with its vectors renumbered inside the pass. */
+typedef struct pass_term {
+    uint32_t field, first, n_vecs;
+    float weight;
+} pass_term;
+
+typedef struct pass_query {
+    uint32_t q; /* index in the batch */
+    uint32_t n_terms;
+    pass_term terms[VS_MAX_TERMS];
+    vs_combine combine;
+    const vs_slotset *allowed; /* bitmap or NULL in a dense pass; the list itself in a gather pass */
+    uint32_t k;
+} pass_query;
+
+typedef struct pass {
+    const cpu_store *s;
+    const vs_slot_view *view;
+    uint32_t n_queries;
+    pass_query *queries;
+    pass_field pf[VS_MAX_FIELDS];
+    bool field_used[VS_MAX_FIELDS];
+    const uint32_t *list; /* gather pass: the sorted slots, else NULL */
+    uint64_t list_len;
+    uint32_t kmax;
+} pass;
+
+/* One thread's share of a pass. */
+typedef struct worker {
+    const pass *p;
+    uint64_t begin, end; /* slots [begin, end) of a dense pass, or list positions of a gather pass */
+    vs_topk *heaps;      /* one per pass query */
+    vs_cand *heap_mem;
+    vs_err err;
+} worker;
+
+/* Scratch for one tile, owned by a worker thread. */
+typedef struct tile_scratch {
+    float *scores[VS_MAX_FIELDS]; /* m x TILE metric scores per field */
+    int32_t *iscores;             /* m x TILE integer dots */
+    float *xf;                    /* TILE x dim: f16 rows as f32, or gathered f32 rows */
+    uint8_t *gathered[VS_MAX_FIELDS];
+    vs_row_consts *gconsts[VS_MAX_FIELDS];
+    float *combined;              /* TILE */
+    uint8_t *present;             /* TILE */
+} tile_scratch;
+
+static void scratch_free(tile_scratch *t, uint32_t n_fields)
+{
+    for (uint32_t f = 0; f < n_fields; f++) {
+        free(t->scores[f]);
+        free(t->gathered[f]);
+        free(t->gconsts[f]);
+    }
+    free(t->iscores);
+    free(t->xf);
+    free(t->combined);
+    free(t->present);
+}
+
+static bool scratch_alloc(tile_scratch *t, const pass *p)
+{
+    memset(t, 0, sizeof *t);
+    uint32_t max_m = 1, max_dim = 1;
+    for (uint32_t f = 0; f < p->s->n_fields; f++) {
+        if (!p->field_used[f])
+            continue;
+        const cpu_field *cf = &p->s->f[f];
+        uint32_t m = p->pf[f].m;
+        max_m = m > max_m ? m : max_m;
+        max_dim = cf->l.dim > max_dim ? cf->l.dim : max_dim;
+        t->scores[f] = malloc((size_t)m * TILE * sizeof(float));
+        if (!t->scores[f])
+            return false;
+        if (p->list) {
+            t->gathered[f] = aligned_alloc(64, (size_t)TILE * cf->row_bytes + 64);
+            t->gconsts[f] = malloc(TILE * sizeof(vs_row_consts));
+            if (!t->gathered[f] || !t->gconsts[f])
+                return false;
+        }
+    }
+    t->iscores = malloc((size_t)max_m * TILE * sizeof(int32_t));
+    t->xf = malloc((size_t)TILE * max_dim * sizeof(float));
+    t->combined = malloc(TILE * sizeof(float));
+    t->present = malloc(TILE);
+    return t->iscores && t->xf && t->combined && t->present;
+}
+
+/* sgemm: out (m x n, leading dim ld) = Q (m x d) . X (n x d)^T. */
+static void sgemm_qxt(const float *q, uint32_t m, const float *x, uint32_t n, uint32_t d, float *out,
+                      uint32_t ld)
+{
+#ifdef VS_HAVE_BLAS
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)d, 1.0f, q, (int)d, x,
+                (int)d, 0.0f, out, (int)ld);
+#else
+    vs_cpu_kernels_best()->f32_tile(x, n, d, q, m, out, ld);
+#endif
+}
+
+/* Scores every vector of field f in the pass against n rows: codes in chunk layout (a chunk's rows
+ * or a gathered tile), consts alongside. Leaves metric scores in t->scores[f]. */
+static void score_field(const pass *p, uint32_t f, const uint8_t *codes, const vs_row_consts *consts,
+                        uint32_t n, tile_scratch *t)
+{
+    const cpu_field *cf = &p->s->f[f];
+    const pass_field *pf = &p->pf[f];
+    const vs_cpu_kernels *k = p->s->k;
+    uint32_t d = cf->l.dim, m = pf->m;
+    float *out = t->scores[f];
+    bool l2 = cf->l.metric == VS_METRIC_L2;
+    switch (cf->l.storage) {
+    case VS_STORAGE_F32:
+        if (m <= SMALL_M)
+            k->f32_tile((const float *)codes, n, d, pf->f, m, out, TILE);
+        else
+            sgemm_qxt(pf->f, m, (const float *)codes, n, d, out, TILE);
+        break;
+    case VS_STORAGE_F16:
+        if (m <= SMALL_M) {
+            k->f16_tile((const uint16_t *)codes, n, d, pf->f, m, out, TILE);
+        } else {
+            k->f16_to_f32((const uint16_t *)codes, t->xf, (size_t)n * d);
+            sgemm_qxt(pf->f, m, t->xf, n, d, out, TILE);
+        }
+        break;
+    case VS_STORAGE_I8: {
+        uint32_t nblocks = (n + VS_I8_BLOCK - 1) / VS_I8_BLOCK;
+        k->i8_tile((const int8_t *)codes, nblocks, cf->dpad, pf->c, pf->csum, m, t->iscores, TILE);
+        for (uint32_t j = 0; j < m; j++) {
+            const int32_t *in = t->iscores + (size_t)j * TILE;
+            float *o = out + (size_t)j * TILE, qs = pf->scale[j], qsum = pf->sum[j], qn = pf->norm2[j];
+            for (uint32_t r = 0; r < n; r++) {
+                float dot = vs_i8_dot(in[r], consts[r].middle, consts[r].scale, qsum, qs);
+                o[r] = vs_score_from_dot(l2, dot, qn, consts[r].norm2);
+            }
+        }
+        return;
+    }
+    case VS_STORAGE_B1: {
+        uint32_t bits = cf->l.b1_words * 64;
+        k->b1_tile((const uint64_t *)codes, n, cf->l.b1_words, pf->bits, m, t->iscores, TILE);
+        for (uint32_t j = 0; j < m; j++)
+            for (uint32_t r = 0; r < n; r++)
+                out[(size_t)j * TILE + r] = vs_b1_score(bits, (uint32_t)t->iscores[(size_t)j * TILE + r]);
+        return;
+    }
+    }
+    if (l2)
+        for (uint32_t j = 0; j < m; j++)
+            for (uint32_t r = 0; r < n; r++)
+                out[(size_t)j * TILE + r] =
+                    vs_score_from_dot(1, out[(size_t)j * TILE + r], pf->norm2[j], consts[r].norm2);
+}
+
+/* Slot of tile row r: base + r in a dense tile, slots[r] in a gathered one. */
+static inline uint32_t tile_slot(uint32_t base, const uint32_t *slots, uint32_t r)
+{
+    return slots ? slots[r] : base + r;
+}
+
+static inline bool has_bit(const uint64_t *w, uint32_t s) { return (w[s >> 6] >> (s & 63)) & 1u; }
+
+/* Offers tile rows to one query's heap: combines its terms, checks presence and the filter. */
+static void offer_tile(const pass *p, const pass_query *pq, uint32_t base, const uint32_t *slots,
+                       uint32_t n, tile_scratch *t, vs_topk *h)
+{
+    const vs_slot_view *v = p->view;
+    const vs_slotset *allowed = slots ? NULL : pq->allowed; /* a gathered tile is the list */
+    if (pq->n_terms == 1 && pq->terms[0].n_vecs == 1) { /* plain KNN: the hot path */
+        const pass_term *pt = &pq->terms[0];
+        const float *sc = t->scores[pt->field] + (size_t)pt->first * TILE;
+        const uint64_t *has = v->has[pt->field];
+        for (uint32_t r = 0; r < n; r++) {
+            if (sc[r] < h->thr)
+                continue;
+            uint32_t s = tile_slot(base, slots, r);
+            if (!has_bit(has, s) || (allowed && !vs_slotset_bitmap_has(allowed, s)))
+                continue;
+            vs_topk_offer(h, sc[r], s, vs_slot_view_id(v, s));
+        }
+        return;
+    }
+    float *comb = t->combined;
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t s = tile_slot(base, slots, r);
+        float num = 0, den = 0, best = -INFINITY;
+        bool any = false;
+        for (uint32_t ti = 0; ti < pq->n_terms; ti++) {
+            const pass_term *pt = &pq->terms[ti];
+            if (!has_bit(v->has[pt->field], s))
+                continue;
+            const float *sc = t->scores[pt->field] + (size_t)pt->first * TILE + r;
+            float ts = sc[0];
+            for (uint32_t j = 1; j < pt->n_vecs; j++)
+                ts = sc[(size_t)j * TILE] > ts ? sc[(size_t)j * TILE] : ts;
+            num += pt->weight * ts;
+            den += pt->weight;
+            best = pt->weight * ts > best ? pt->weight * ts : best;
+            any = true;
+        }
+        t->present[r] = any;
+        comb[r] = pq->combine == VS_COMBINE_MAX ? best : (any ? num / den : 0.0f);
+    }
+    for (uint32_t r = 0; r < n; r++) {
+        if (!t->present[r] || comb[r] < h->thr)
+            continue;
+        uint32_t s = tile_slot(base, slots, r);
+        if (allowed && !vs_slotset_bitmap_has(allowed, s))
+            continue;
+        vs_topk_offer(h, comb[r], s, vs_slot_view_id(v, s));
+    }
+}
+
+/* Whether any live slot in [base, base + n) has a field used by the pass (skips empty tiles). */
+static bool tile_has_rows(const pass *p, uint32_t base, uint32_t n)
+{
+    for (uint32_t w = base >> 6; w < (base + n + 63) >> 6; w++)
+        if (p->view->live[w])
+            return true;
+    return false;
+}
+
+/* Copies the listed rows of every used field into the gather scratch. */
+static void gather_tile(const pass *p, const uint32_t *slots, uint32_t n, tile_scratch *t)
+{
+    const cpu_store *s = p->s;
+    uint32_t mask = chunk_rows(s) - 1;
+    for (uint32_t f = 0; f < s->n_fields; f++) {
+        if (!p->field_used[f])
+            continue;
+        const cpu_field *cf = &s->f[f];
+        for (uint32_t r = 0; r < n; r++) {
+            uint32_t slot = slots[r], c = slot >> s->chunk_shift, rr = slot & mask;
+            t->gconsts[f][r] = cf->consts[c][rr];
+            if (cf->l.storage == VS_STORAGE_I8) {
+                /* move the row's 4-byte groups from its block to position r of the scratch */
+                const uint8_t *src = cf->codes[c] + (size_t)(rr / VS_I8_BLOCK) * cf->dpad * VS_I8_BLOCK +
+                                     (rr % VS_I8_BLOCK) * 4;
+                uint8_t *dst = t->gathered[f] + (size_t)(r / VS_I8_BLOCK) * cf->dpad * VS_I8_BLOCK +
+                               (r % VS_I8_BLOCK) * 4;
+                for (uint32_t g = 0; g < cf->dpad / 4; g++)
+                    memcpy(dst + g * 64, src + g * 64, 4);
+            } else {
+                memcpy(t->gathered[f] + (size_t)r * cf->row_bytes, cf->codes[c] + (size_t)rr * cf->row_bytes,
+                       cf->row_bytes);
+            }
+        }
+    }
+}
+
+static void *worker_run(void *arg)
+{
+    worker *w = arg;
+    const pass *p = w->p;
+    const cpu_store *s = p->s;
+    tile_scratch t;
+    if (!scratch_alloc(&t, p)) {
+        scratch_free(&t, s->n_fields);
+        w->err = VS_ERR_RESOURCE_EXHAUSTED;
+        return NULL;
+    }
+    uint32_t mask = chunk_rows(s) - 1;
+    for (uint64_t pos = w->begin; pos < w->end;) {
+        uint32_t n, base = 0;
+        const uint32_t *slots = NULL;
+        if (p->list) {
+            n = (uint32_t)(w->end - pos < TILE ? w->end - pos : TILE);
+            slots = p->list + pos;
+            gather_tile(p, slots, n, &t);
+            for (uint32_t f = 0; f < s->n_fields; f++)
+                if (p->field_used[f])
+                    score_field(p, f, t.gathered[f], t.gconsts[f], n, &t);
+        } else {
+            base = (uint32_t)pos;
+            uint32_t in_chunk = chunk_rows(s) - (base & mask);
+            n = TILE < in_chunk ? TILE : in_chunk;
+            if (pos + n > w->end)
+                n = (uint32_t)(w->end - pos);
+            if (!tile_has_rows(p, base, n)) {
+                pos += n;
+                continue;
+            }
+            uint32_t c = base >> s->chunk_shift, r0 = base & mask;
+            for (uint32_t f = 0; f < s->n_fields; f++) {
+                if (!p->field_used[f])
+                    continue;
+                const cpu_field *cf = &s->f[f];
+                score_field(p, f, cf->codes[c] + (size_t)r0 * cf->row_bytes, cf->consts[c] + r0, n, &t);
+            }
+        }
+        for (uint32_t qi = 0; qi < p->n_queries; qi++)
+            offer_tile(p, &p->queries[qi], base, slots, n, &t, &w->heaps[qi]);
+        pos += n;
+    }
+    scratch_free(&t, s->n_fields);
+    return NULL;
+}
+
+static void pass_free(pass *p)
+{
+    for (uint32_t f = 0; f < VS_MAX_FIELDS; f++) {
+        pass_field *pf = &p->pf[f];
+        free(pf->f);
+        free(pf->c);
+        free(pf->csum);
+        free(pf->scale);
+        free(pf->sum);
+        free(pf->norm2);
+        free(pf->bits);
+    }
+    free(p->queries);
+}
+
+/* Gathers the vectors of the pass's queries into contiguous per-field arrays. */
+static bool pass_prepare(pass *p, const vs_scan_batch *b, const uint32_t *qidx, uint32_t nq)
+{
+    const cpu_store *s = p->s;
+    uint32_t need[VS_MAX_FIELDS] = {0};
+    p->queries = calloc(nq, sizeof *p->queries);
+    if (!p->queries)
+        return false;
+    p->n_queries = nq;
+    for (uint32_t i = 0; i < nq; i++)
+        for (uint32_t t = 0; t < b->queries[qidx[i]].n_terms; t++)
+            need[b->queries[qidx[i]].terms[t].field] += b->queries[qidx[i]].terms[t].n_vecs;
+    for (uint32_t f = 0; f < s->n_fields; f++) {
+        if (!need[f])
+            continue;
+        const cpu_field *cf = &s->f[f];
+        pass_field *pf = &p->pf[f];
+        p->field_used[f] = true;
+        pf->f = malloc((size_t)need[f] * cf->l.dim * sizeof(float));
+        pf->norm2 = malloc(need[f] * sizeof(float));
+        if (!pf->f || !pf->norm2)
+            return false;
+        if (cf->l.storage == VS_STORAGE_I8) {
+            pf->c = calloc((size_t)need[f] * cf->dpad, 1);
+            pf->csum = malloc(need[f] * sizeof(int32_t));
+            pf->scale = malloc(need[f] * sizeof(float));
+            pf->sum = malloc(need[f] * sizeof(float));
+            if (!pf->c || !pf->csum || !pf->scale || !pf->sum)
+                return false;
+        }
+        if (cf->l.storage == VS_STORAGE_B1) {
+            pf->bits = malloc((size_t)need[f] * cf->l.b1_words * sizeof(uint64_t));
+            if (!pf->bits)
+                return false;
+        }
+    }
+    for (uint32_t i = 0; i < nq; i++) {
+        const vs_scan_query *sq = &b->queries[qidx[i]];
+        pass_query *pq = &p->queries[i];
+        pq->q = qidx[i];
+        pq->n_terms = sq->n_terms;
+        pq->combine = sq->combine;
+        pq->allowed = sq->allowed;
+        pq->k = sq->k;
+        p->kmax = sq->k > p->kmax ? sq->k : p->kmax;
+        for (uint32_t t = 0; t < sq->n_terms; t++) {
+            const vs_scan_term *st = &sq->terms[t];
+            const cpu_field *cf = &s->f[st->field];
+            const vs_field_queries *fq = &b->fq[st->field];
+            pass_field *pf = &p->pf[st->field];
+            uint32_t d = cf->l.dim;
+            pq->terms[t] = (pass_term){st->field, pf->m, st->n_vecs, st->weight};
+            for (uint32_t v = 0; v < st->n_vecs; v++) {
+                uint32_t src = st->first + v, dst = pf->m++;
+                memcpy(pf->f + (size_t)dst * d, fq->f + (size_t)src * d, d * sizeof(float));
+                pf->norm2[dst] = fq->norm2[src];
+                if (pf->c) {
+                    memcpy(pf->c + (size_t)dst * cf->dpad, fq->c + (size_t)src * d, d);
+                    pf->csum[dst] = fq->csum[src];
+                    pf->scale[dst] = fq->scale[src];
+                    pf->sum[dst] = fq->sum[src];
+                }
+                if (pf->bits)
+                    memcpy(pf->bits + (size_t)dst * cf->l.b1_words, fq->bits + (size_t)src * cf->l.b1_words,
+                           cf->l.b1_words * sizeof(uint64_t));
+            }
+        }
+    }
+    return true;
+}
+
+/* Bytes of rows one slot costs to scan in this pass (to size the thread split). */
+static uint64_t pass_row_bytes(const pass *p)
+{
+    uint64_t b = 0;
+    for (uint32_t f = 0; f < p->s->n_fields; f++)
+        if (p->field_used[f])
+            b += p->s->f[f].row_bytes + sizeof(vs_row_consts);
+    return b ? b : 1;
+}
+
+/* Runs a prepared pass over its row source and merges the threads' heaps into out. */
+static vs_err pass_run(pass *p, vs_cand *out, size_t stride, uint32_t *counts, vs_status *st)
+{
+    const cpu_store *s = p->s;
+    uint64_t total = p->list ? p->list_len : p->view->slot_limit;
+    uint64_t bytes = total * pass_row_bytes(p);
+    uint32_t nt = s->n_threads;
+    if (bytes / MIN_BYTES_PER_THREAD < nt)
+        nt = (uint32_t)(bytes / MIN_BYTES_PER_THREAD) > 0 ? (uint32_t)(bytes / MIN_BYTES_PER_THREAD) : 1;
+    worker *w = calloc(nt, sizeof *w);
+    pthread_t *tid = calloc(nt, sizeof *tid);
+    bool ok = w && tid;
+    for (uint32_t i = 0; i < nt && ok; i++) {
+        w[i].p = p;
+        w[i].heaps = calloc(p->n_queries, sizeof(vs_topk));
+        w[i].heap_mem = malloc((size_t)p->n_queries * p->kmax * sizeof(vs_cand));
+        ok = w[i].heaps && w[i].heap_mem;
+        for (uint32_t q = 0; ok && q < p->n_queries; q++)
+            vs_topk_init(&w[i].heaps[q], w[i].heap_mem + (size_t)q * p->kmax, p->queries[q].k);
+        /* split on TILE boundaries so dense tiles stay aligned to bitmap words and i8 blocks */
+        uint64_t tiles = (total + TILE - 1) / TILE;
+        w[i].begin = tiles * i / nt * TILE;
+        w[i].end = tiles * (i + 1) / nt * TILE;
+        if (w[i].end > total)
+            w[i].end = total;
+        if (w[i].begin > total)
+            w[i].begin = total;
+    }
+    vs_err e = VS_OK;
+    if (!ok) {
+        e = vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory for %u heaps of %u candidates",
+                          p->n_queries, p->kmax);
+        goto done;
+    }
+    uint32_t started = 0;
+    for (uint32_t i = 1; i < nt; i++, started++)
+        if (pthread_create(&tid[i], NULL, worker_run, &w[i]) != 0)
+            break;
+    worker_run(&w[0]);
+    for (uint32_t i = 1; i <= started; i++)
+        pthread_join(tid[i], NULL);
+    for (uint32_t i = started + 1; i < nt; i++) /* threads that could not start: run them here */
+        worker_run(&w[i]);
+    for (uint32_t i = 0; i < nt; i++)
+        if (w[i].err)
+            e = vs_status_set(st, w[i].err, "out of memory for scan scratch");
+    if (e)
+        goto done;
+    /* merge: thread 0's heap takes the others' entries, then sorts */
+    for (uint32_t q = 0; q < p->n_queries; q++) {
+        vs_topk *h = &w[0].heaps[q];
+        for (uint32_t i = 1; i < nt; i++)
+            for (uint32_t j = 0; j < w[i].heaps[q].n; j++) {
+                const vs_cand *c = &w[i].heaps[q].e[j];
+                if (c->score >= h->thr)
+                    vs_topk_offer(h, c->score, c->slot, c->id);
+            }
+        vs_topk_sort(h);
+        uint32_t bq = p->queries[q].q;
+        memcpy(out + (size_t)bq * stride, h->e, h->n * sizeof(vs_cand));
+        counts[bq] = h->n;
+    }
+done:
+    for (uint32_t i = 0; w && i < nt; i++) {
+        free(w[i].heaps);
+        free(w[i].heap_mem);
+    }
+    free(w);
+    free(tid);
+    return e;
+}
+
+/* Vectors per field a query brings to a pass. */
+static void query_need(const vs_scan_query *q, uint32_t *need)
+{
+    for (uint32_t t = 0; t < q->n_terms; t++)
+        need[q->terms[t].field] += q->terms[t].n_vecs;
+}
+
+/* Runs the queries qidx[0..nq) over one row source, in passes of at most QBLOCK vectors per field. */
+static vs_err run_group(const cpu_store *s, const vs_slot_view *view, const vs_scan_batch *b,
+                        const uint32_t *qidx, uint32_t nq, const vs_slotset *list, vs_cand *out,
+                        size_t stride, uint32_t *counts, vs_status *st)
+{
+    uint32_t i = 0;
+    while (i < nq) {
+        uint32_t need[VS_MAX_FIELDS] = {0}, j = i;
+        for (; j < nq; j++) {
+            uint32_t add[VS_MAX_FIELDS] = {0};
+            query_need(&b->queries[qidx[j]], add);
+            bool fits = true;
+            for (uint32_t f = 0; f < VS_MAX_FIELDS; f++)
+                fits &= j == i || need[f] + add[f] <= QBLOCK;
+            if (!fits)
+                break;
+            for (uint32_t f = 0; f < VS_MAX_FIELDS; f++)
+                need[f] += add[f];
+        }
+        pass p = {.s = s, .view = view};
+        if (list) {
+            p.list = list->slots;
+            p.list_len = list->count;
+        }
+        vs_err e = VS_OK;
+        if (!pass_prepare(&p, b, qidx + i, j - i))
+            e = vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory preparing a scan pass");
+        else
+            e = pass_run(&p, out, stride, counts, st);
+        pass_free(&p);
+        if (e)
+            return e;
+        i = j;
+    }
+    return VS_OK;
+}
+
+static vs_err cpu_scan(void *store, const vs_slot_view *view, const vs_scan_batch *b, vs_cand *out,
+                       size_t stride, uint32_t *counts, vs_status *st)
+{
+    const cpu_store *s = store;
+    uint32_t nq = b->n_queries;
+    uint32_t *order = malloc((nq ? nq : 1) * sizeof *order);
+    bool *done = calloc(nq ? nq : 1, sizeof *done);
+    if (!order || !done) {
+        free(order);
+        free(done);
+        return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory scanning");
+    }
+    vs_err e = VS_OK;
+    /* dense group: everything that is not a gather list */
+    uint32_t n = 0;
+    for (uint32_t q = 0; q < nq; q++) {
+        const vs_slotset *a = b->queries[q].allowed;
+        if (!a || a->kind != VS_SLOTSET_LIST) {
+            order[n++] = q;
+            done[q] = true;
+        }
+    }
+    if (n)
+        e = run_group(s, view, b, order, n, NULL, out, stride, counts, st);
+    /* gather groups: queries that share one list run together */
+    for (uint32_t q = 0; q < nq && !e; q++) {
+        if (done[q])
+            continue;
+        const vs_slotset *list = b->queries[q].allowed;
+        n = 0;
+        for (uint32_t r = q; r < nq; r++)
+            if (!done[r] && b->queries[r].allowed == list) {
+                order[n++] = r;
+                done[r] = true;
+            }
+        e = run_group(s, view, b, order, n, list, out, stride, counts, st);
+    }
+    free(order);
+    free(done);
+    return e;
+}
+
+const vs_backend_ops vs_cpu_backend = {
+    .name = "cpu",
+    .create = cpu_create,
+    .destroy = cpu_destroy,
+    .reserve = cpu_reserve,
+    .write_rows = cpu_write_rows,
+    .slots_changed = NULL,
+    .scan = cpu_scan,
+    .read_row = cpu_read_row,
+    .field_bytes = cpu_field_bytes,
+};

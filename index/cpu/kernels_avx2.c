@@ -1,0 +1,146 @@
+/* kernels_avx2.c: AVX2 + FMA + F16C kernels (see kernels.h for the layouts and the int8 trick). */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels.h"
+
+#define TARGET __attribute__((target("avx2,fma,f16c,popcnt")))
+
+TARGET static inline float hsum256(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+TARGET static inline int32_t load_i32(const int8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
+/* One block of 16 rows against MQ queries. */
+TARGET static inline __attribute__((always_inline)) void i8_block(const int8_t *xb, uint32_t dpad,
+                                                                  const int8_t *q, uint32_t mq,
+                                                                  int32_t *out, uint32_t ld)
+{
+    __m256i lo[4], hi[4];
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (uint32_t i = 0; i < mq; i++)
+        lo[i] = hi[i] = _mm256_setzero_si256();
+    for (uint32_t g = 0; g < dpad / 4; g++) {
+        __m256i xl = _mm256_loadu_si256((const __m256i *)(xb + g * 64));
+        __m256i xh = _mm256_loadu_si256((const __m256i *)(xb + g * 64 + 32));
+        __m256i al = _mm256_abs_epi8(xl), ah = _mm256_abs_epi8(xh);
+        for (uint32_t i = 0; i < mq; i++) {
+            __m256i qb = _mm256_set1_epi32(load_i32(q + (size_t)i * dpad + g * 4));
+            __m256i pl = _mm256_maddubs_epi16(al, _mm256_sign_epi8(qb, xl));
+            __m256i ph = _mm256_maddubs_epi16(ah, _mm256_sign_epi8(qb, xh));
+            lo[i] = _mm256_add_epi32(lo[i], _mm256_madd_epi16(pl, ones));
+            hi[i] = _mm256_add_epi32(hi[i], _mm256_madd_epi16(ph, ones));
+        }
+    }
+    for (uint32_t i = 0; i < mq; i++) {
+        _mm256_storeu_si256((__m256i *)(out + (size_t)i * ld), lo[i]);
+        _mm256_storeu_si256((__m256i *)(out + (size_t)i * ld + 8), hi[i]);
+    }
+}
+
+TARGET static void i8_tile(const int8_t *x, uint32_t nblocks, uint32_t dpad, const int8_t *q,
+                           const int32_t *qcsum, uint32_t m, int32_t *out, uint32_t ld)
+{
+    (void)qcsum;
+    for (uint32_t b = 0; b < nblocks; b++) {
+        const int8_t *xb = x + (size_t)b * dpad * VS_I8_BLOCK;
+        uint32_t j = 0;
+        for (; j + 4 <= m; j += 4)
+            i8_block(xb, dpad, q + (size_t)j * dpad, 4, out + (size_t)j * ld + b * VS_I8_BLOCK, ld);
+        for (; j < m; j++)
+            i8_block(xb, dpad, q + (size_t)j * dpad, 1, out + (size_t)j * ld + b * VS_I8_BLOCK, ld);
+    }
+}
+
+TARGET static void b1_tile(const uint64_t *x, uint32_t n, uint32_t words, const uint64_t *q,
+                           uint32_t m, int32_t *out, uint32_t ld)
+{
+    for (uint32_t r = 0; r < n; r++) {
+        const uint64_t *xr = x + (size_t)r * words;
+        for (uint32_t j = 0; j < m; j++) {
+            const uint64_t *qj = q + (size_t)j * words;
+            int32_t diff = 0;
+            for (uint32_t w = 0; w < words; w++)
+                diff += (int32_t)_mm_popcnt_u64(xr[w] ^ qj[w]);
+            out[(size_t)j * ld + r] = diff;
+        }
+    }
+}
+
+/* Dot of d floats; the tail handled with a mask. */
+TARGET static inline float dot_f32(const float *a, const float *b, uint32_t d)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    uint32_t k = 0;
+    for (; k + 16 <= d; k += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k), _mm256_loadu_ps(b + k), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + k + 8), _mm256_loadu_ps(b + k + 8), acc1);
+    }
+    float s = hsum256(_mm256_add_ps(acc0, acc1));
+    for (; k < d; k++)
+        s += a[k] * b[k];
+    return s;
+}
+
+TARGET static void f32_tile(const float *x, uint32_t n, uint32_t d, const float *q, uint32_t m,
+                            float *out, uint32_t ld)
+{
+    for (uint32_t r = 0; r < n; r++)
+        for (uint32_t j = 0; j < m; j++)
+            out[(size_t)j * ld + r] = dot_f32(q + (size_t)j * d, x + (size_t)r * d, d);
+}
+
+TARGET static void f16_tile(const uint16_t *x, uint32_t n, uint32_t d, const float *q, uint32_t m,
+                            float *out, uint32_t ld)
+{
+    for (uint32_t r = 0; r < n; r++) {
+        const uint16_t *xr = x + (size_t)r * d;
+        for (uint32_t j = 0; j < m; j++) {
+            const float *qj = q + (size_t)j * d;
+            __m256 acc = _mm256_setzero_ps();
+            uint32_t k = 0;
+            for (; k + 8 <= d; k += 8) {
+                __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(xr + k)));
+                acc = _mm256_fmadd_ps(xv, _mm256_loadu_ps(qj + k), acc);
+            }
+            float s = hsum256(acc);
+            for (; k < d; k++)
+                s += qj[k] * _cvtsh_ss(xr[k]);
+            out[(size_t)j * ld + r] = s;
+        }
+    }
+}
+
+TARGET static void f16_to_f32(const uint16_t *in, float *out, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(in + i))));
+    for (; i < n; i++)
+        out[i] = _cvtsh_ss(in[i]);
+}
+
+static const vs_cpu_kernels table = {
+    .name = "avx2",
+    .i8_tile = i8_tile,
+    .b1_tile = b1_tile,
+    .f32_tile = f32_tile,
+    .f16_tile = f16_tile,
+    .f16_to_f32 = f16_to_f32,
+};
+const vs_cpu_kernels *const vs_cpu_kernels_avx2 = &table;
+#else
+#include "kernels.h"
+const vs_cpu_kernels *const vs_cpu_kernels_avx2 = NULL;
+#endif

@@ -1,0 +1,98 @@
+/* kernels_scalar.c: the plain C kernels, the reference for the SIMD ones (see kernels.h). */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../quant.h"
+#include "kernels.h"
+
+static void i8_tile(const int8_t *x, uint32_t nblocks, uint32_t dpad, const int8_t *q,
+                    const int32_t *qcsum, uint32_t m, int32_t *out, uint32_t ld)
+{
+    (void)qcsum;
+    for (uint32_t b = 0; b < nblocks; b++) {
+        const int8_t *xb = x + (size_t)b * dpad * VS_I8_BLOCK;
+        for (uint32_t j = 0; j < m; j++) {
+            const int8_t *qj = q + (size_t)j * dpad;
+            for (uint32_t r = 0; r < VS_I8_BLOCK; r++) {
+                int32_t acc = 0;
+                for (uint32_t k = 0; k < dpad; k++)
+                    acc += (int32_t)qj[k] * xb[vs_i8_code_offset(r, k, dpad)];
+                out[(size_t)j * ld + b * VS_I8_BLOCK + r] = acc;
+            }
+        }
+    }
+}
+
+static void b1_tile(const uint64_t *x, uint32_t n, uint32_t words, const uint64_t *q, uint32_t m,
+                    int32_t *out, uint32_t ld)
+{
+    for (uint32_t r = 0; r < n; r++)
+        for (uint32_t j = 0; j < m; j++) {
+            int32_t diff = 0;
+            for (uint32_t w = 0; w < words; w++)
+                diff += __builtin_popcountll(x[(size_t)r * words + w] ^ q[(size_t)j * words + w]);
+            out[(size_t)j * ld + r] = diff;
+        }
+}
+
+static void f32_tile(const float *x, uint32_t n, uint32_t d, const float *q, uint32_t m, float *out,
+                     uint32_t ld)
+{
+    for (uint32_t r = 0; r < n; r++)
+        for (uint32_t j = 0; j < m; j++) {
+            float acc = 0;
+            for (uint32_t k = 0; k < d; k++)
+                acc += q[(size_t)j * d + k] * x[(size_t)r * d + k];
+            out[(size_t)j * ld + r] = acc;
+        }
+}
+
+static void f16_tile(const uint16_t *x, uint32_t n, uint32_t d, const float *q, uint32_t m,
+                     float *out, uint32_t ld)
+{
+    for (uint32_t r = 0; r < n; r++)
+        for (uint32_t j = 0; j < m; j++) {
+            float acc = 0;
+            for (uint32_t k = 0; k < d; k++)
+                acc += q[(size_t)j * d + k] * vs_f16_to_f32(x[(size_t)r * d + k]);
+            out[(size_t)j * ld + r] = acc;
+        }
+}
+
+static void f16_to_f32(const uint16_t *in, float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = vs_f16_to_f32(in[i]);
+}
+
+const vs_cpu_kernels vs_cpu_kernels_scalar = {
+    .name = "scalar",
+    .i8_tile = i8_tile,
+    .b1_tile = b1_tile,
+    .f32_tile = f32_tile,
+    .f16_tile = f16_tile,
+    .f16_to_f32 = f16_to_f32,
+};
+
+const vs_cpu_kernels *vs_cpu_kernels_best(void)
+{
+    const char *force = getenv("VECSCAN_KERNELS");
+    if (force && strcmp(force, "scalar") == 0)
+        return &vs_cpu_kernels_scalar;
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    bool avx512 = vs_cpu_kernels_avx512 && __builtin_cpu_supports("avx512f") &&
+                  __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                  __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vpopcntdq");
+    bool avx2 = vs_cpu_kernels_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                __builtin_cpu_supports("f16c") && __builtin_cpu_supports("popcnt");
+    if (force && strcmp(force, "avx2") == 0)
+        return avx2 ? vs_cpu_kernels_avx2 : &vs_cpu_kernels_scalar;
+    if (avx512)
+        return vs_cpu_kernels_avx512;
+    if (avx2)
+        return vs_cpu_kernels_avx2;
+#endif
+    return &vs_cpu_kernels_scalar;
+}
