@@ -398,7 +398,10 @@ static void offer_tile(const pass *p, const pass_query *pq, uint32_t base, const
 {
     const vs_slot_view *v = p->view;
     const vs_slotset *allowed = slots ? NULL : pq->allowed; /* a gathered tile is the list */
-    if (pq->n_terms == 1 && pq->terms[0].n_vecs == 1) { /* plain KNN: the hot path */
+    /* plain KNN, the hot path: one vector, and a score that is the term's own (SUM divides the
+     * weight back out; MAX keeps it, so it takes the general path unless the weight is 1) */
+    if (pq->n_terms == 1 && pq->terms[0].n_vecs == 1 &&
+        (pq->combine == VS_COMBINE_SUM || pq->terms[0].weight == 1.0f)) {
         const pass_term *pt = &pq->terms[0];
         const float *sc = t->scores[pt->field] + (size_t)pt->first * TILE;
         const uint64_t *has = v->has[pt->field];

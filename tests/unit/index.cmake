@@ -1,1 +1,6 @@
 # tests of index/ (see tests/CMakeLists.txt for vs_add_test)
+add_library(vs_conformance STATIC ${PROJECT_SOURCE_DIR}/tests/conformance/conformance.c)
+target_include_directories(vs_conformance PUBLIC ${PROJECT_SOURCE_DIR}/tests/conformance ${PROJECT_SOURCE_DIR}/index)
+target_link_libraries(vs_conformance PUBLIC vecscan_index vs_testutil)
+
+vs_add_test(test_index SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_index.c LIBS vs_conformance)
