@@ -4,3 +4,5 @@ target_include_directories(vs_conformance PUBLIC ${PROJECT_SOURCE_DIR}/tests/con
 target_link_libraries(vs_conformance PUBLIC vecscan_index vs_testutil)
 
 vs_add_test(test_index SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_index.c LIBS vs_conformance)
+vs_add_test(test_quant SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_quant.c LIBS vecscan_index)
+vs_add_test(test_cpu_kernels SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_cpu_kernels.c LIBS vecscan_index)

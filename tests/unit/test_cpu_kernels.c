@@ -1,0 +1,113 @@
+/*
+ * test_cpu_kernels.c: every SIMD kernel table against the scalar reference on random data of odd
+ * sizes: integer kernels (i8, b1) must agree exactly, float kernels (f32, f16) up to summation
+ * order. Extreme codes (-128 with 127) check that the AVX2 path never saturates.
+ */
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/kernels.h"
+#include "quant.h"
+#include "testutil.h"
+
+static void check_table(const vs_cpu_kernels *k, vs_rng *r)
+{
+    static const uint32_t dims[] = {1, 4, 7, 64, 129, 784};
+    static const uint32_t ms[] = {1, 2, 5, 6, 7, 13};
+    const vs_cpu_kernels *ref = &vs_cpu_kernels_scalar;
+    for (int di = 0; di < 6; di++)
+        for (int mi = 0; mi < 6; mi++) {
+            uint32_t d = dims[di], m = ms[mi], dpad = (d + 3) & ~3u, nblocks = 3, n = nblocks * 16 - 5;
+            uint32_t ld = nblocks * 16 + 3;
+            /* i8, with a third of the codes at the extremes */
+            int8_t *x = calloc((size_t)nblocks * 16 * dpad, 1), *q = calloc((size_t)m * dpad, 1);
+            int32_t *qcsum = calloc(m, sizeof *qcsum);
+            for (uint32_t row = 0; row < nblocks * 16; row++)
+                for (uint32_t c = 0; c < d; c++) {
+                    uint64_t u = vs_rng_below(r, 3);
+                    int8_t v = u == 0 ? -128 : u == 1 ? 127 : (int8_t)(vs_rng_below(r, 256) - 128);
+                    x[vs_i8_code_offset(row, c, dpad)] = v;
+                }
+            for (uint32_t j = 0; j < m; j++)
+                for (uint32_t c = 0; c < d; c++) {
+                    int8_t v = vs_rng_below(r, 2) ? 127 : (int8_t)(vs_rng_below(r, 255) - 127);
+                    if (vs_rng_below(r, 4) == 0)
+                        v = -127;
+                    q[(size_t)j * dpad + c] = v;
+                    qcsum[j] += v;
+                }
+            int32_t *a = calloc((size_t)m * ld, 4), *b = calloc((size_t)m * ld, 4);
+            k->i8_tile(x, nblocks, dpad, q, qcsum, m, a, ld);
+            ref->i8_tile(x, nblocks, dpad, q, qcsum, m, b, ld);
+            for (uint32_t j = 0; j < m; j++)
+                for (uint32_t row = 0; row < nblocks * 16; row++)
+                    CHECKF(a[j * ld + row] == b[j * ld + row], "%s i8 d=%u m=%u q%u row %u: %d vs %d", k->name,
+                           d, m, j, row, a[j * ld + row], b[j * ld + row]);
+            /* b1 */
+            uint32_t words = (d + 63) / 64;
+            uint64_t *xb = malloc((size_t)n * words * 8), *qb = malloc((size_t)m * words * 8);
+            for (size_t i = 0; i < (size_t)n * words; i++)
+                xb[i] = vs_rng_next(r);
+            for (size_t i = 0; i < (size_t)m * words; i++)
+                qb[i] = vs_rng_next(r);
+            k->b1_tile(xb, n, words, qb, m, a, ld);
+            ref->b1_tile(xb, n, words, qb, m, b, ld);
+            for (uint32_t j = 0; j < m; j++)
+                for (uint32_t row = 0; row < n; row++)
+                    CHECKF(a[j * ld + row] == b[j * ld + row], "%s b1 words=%u m=%u", k->name, words, m);
+            /* f32 and f16 */
+            float *xf = malloc((size_t)n * d * 4), *qf = malloc((size_t)m * d * 4);
+            uint16_t *xh = malloc((size_t)n * d * 2);
+            float *fa = calloc((size_t)m * ld, 4), *fb = calloc((size_t)m * ld, 4);
+            for (size_t i = 0; i < (size_t)n * d; i++) {
+                xf[i] = (float)vs_rng_gauss(r);
+                xh[i] = vs_f32_to_f16(xf[i]);
+            }
+            for (size_t i = 0; i < (size_t)m * d; i++)
+                qf[i] = (float)vs_rng_gauss(r);
+            float tolf = 1e-5f * (float)d + 1e-5f;
+            k->f32_tile(xf, n, d, qf, m, fa, ld);
+            ref->f32_tile(xf, n, d, qf, m, fb, ld);
+            for (uint32_t j = 0; j < m; j++)
+                for (uint32_t row = 0; row < n; row++)
+                    CHECKF(fabsf(fa[j * ld + row] - fb[j * ld + row]) <= tolf, "%s f32 d=%u m=%u", k->name, d, m);
+            k->f16_tile(xh, n, d, qf, m, fa, ld);
+            ref->f16_tile(xh, n, d, qf, m, fb, ld);
+            for (uint32_t j = 0; j < m; j++)
+                for (uint32_t row = 0; row < n; row++)
+                    CHECKF(fabsf(fa[j * ld + row] - fb[j * ld + row]) <= tolf, "%s f16 d=%u m=%u", k->name, d, m);
+            k->f16_to_f32(xh, fa, (size_t)n * d < (size_t)m * ld ? (size_t)n * d : (size_t)m * ld);
+            for (size_t i = 0; i < ((size_t)n * d < (size_t)m * ld ? (size_t)n * d : (size_t)m * ld); i++)
+                CHECKF(fa[i] == vs_f16_to_f32(xh[i]), "%s f16_to_f32 at %zu", k->name, i);
+            free(x), free(q), free(qcsum), free(a), free(b), free(xb), free(qb);
+            free(xf), free(qf), free(xh), free(fa), free(fb);
+        }
+}
+
+int main(void)
+{
+    vs_rng r;
+    vs_rng_seed(&r, 7);
+    const vs_cpu_kernels *tables[] = {vs_cpu_kernels_avx2, vs_cpu_kernels_avx512};
+    int ran = 0;
+    __builtin_cpu_init();
+    for (int i = 0; i < 2; i++) {
+        if (!tables[i])
+            continue;
+        bool runs = i == 0 ? __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")
+                           : __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vpopcntdq");
+        if (!runs) {
+            printf("SKIP %s kernels: this processor lacks them\n", tables[i]->name);
+            continue;
+        }
+        check_table(tables[i], &r);
+        ran++;
+        printf("%s kernels agree with the scalar reference\n", tables[i]->name);
+    }
+    printf("best table here: %s\n", vs_cpu_kernels_best()->name);
+    if (!ran)
+        return vs_test_skip("test_cpu_kernels", "no SIMD table runs on this processor");
+    return vs_test_finish("test_cpu_kernels");
+}
