@@ -19,14 +19,15 @@
 #include "index.h"
 
 /* ===== Row encodings (produced by index/quant.c) =====
- * f32: dim floats.       f16: dim IEEE halves.
+ * f32: dim floats.
+ * f16: dim IEEE halves h with x ~= scale * h: the row as given times a power of two (exact), and
+ *      scale undoes it (and divides by |x| for cosine, so q.(scale * h) is the cosine).
  * i8:  dim int8 codes c, x ~= middle + scale * c (c in [-128, 127]).
  * b1:  b1_bits(dim) / 64 uint64 words, bit j = sign of rotated coordinate j.
- * cosine vectors are normalised before encoding; norm2 is |x|^2 of the vector as given to the
- * encoder (used by l2). */
+ * cosine rows are normalised (f16: through its scale); norm2 is |x|^2 (1 for cosine), used by l2. */
 typedef struct vs_row_consts {
     float middle; /* i8 only */
-    float scale;  /* i8 only */
+    float scale;  /* i8 and f16 */
     float norm2;  /* |x|^2, exact, before quantization */
 } vs_row_consts;
 

@@ -80,20 +80,42 @@ void vs_b1_encode(uint32_t dim, const float *x, uint64_t *bits, float *work)
             bits[i >> 6] |= 1ull << (i & 63);
 }
 
-void vs_encode_row(const vs_field_layout *l, const float *x, void *codes, vs_row_consts *consts,
+/* f16 keeps the row as given, scaled by a power of two (exact) so its largest value lies in
+ * [1024, 2048): no overflow, no subnormals, and integer data such as pixels stays exact, which
+ * normalising first would lose. The per-row scale undoes the power of two, and for cosine also
+ * divides by the norm, so q . (scale * h) is the score. */
+static void encode_f16(const float *x, uint32_t d, double norm, uint16_t *h, float *scale)
+{
+    float amax = 0.0f;
+    for (uint32_t i = 0; i < d; i++)
+        amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    int ex = 0;
+    if (amax > 0.0f)
+        frexpf(amax, &ex);
+    float up = ldexpf(1.0f, 11 - ex);
+    for (uint32_t i = 0; i < d; i++)
+        h[i] = vs_f32_to_f16(x[i] * up);
+    *scale = (float)(ldexp(1.0, ex - 11) / norm);
+}
+
+void vs_encode_row(const vs_field_layout *l, const float *raw, void *codes, vs_row_consts *consts,
                    float *work)
 {
     uint32_t d = l->dim;
+    const float *x = raw;
+    bool cosine = l->metric == VS_METRIC_COSINE;
+    if (cosine && l->storage != VS_STORAGE_F16) {
+        float *n = work + vs_b1_rot_len(d);
+        vs_normalize(raw, d, n);
+        x = n;
+    }
     consts->middle = consts->scale = 0.0f;
-    consts->norm2 = (float)vs_norm2(x, d);
+    consts->norm2 = cosine ? 1.0f : (float)vs_norm2(raw, d);
     switch (l->storage) {
     case VS_STORAGE_F32: memcpy(codes, x, d * sizeof(float)); break;
-    case VS_STORAGE_F16: {
-        uint16_t *h = codes;
-        for (uint32_t i = 0; i < d; i++)
-            h[i] = vs_f32_to_f16(x[i]);
+    case VS_STORAGE_F16:
+        encode_f16(raw, d, cosine ? sqrt(vs_norm2(raw, d)) : 1.0, codes, &consts->scale);
         break;
-    }
     case VS_STORAGE_I8: {
         float mn = x[0], mx = x[0];
         for (uint32_t i = 1; i < d; i++) {
@@ -118,7 +140,7 @@ void vs_decode_row(const vs_field_layout *l, const void *codes, const vs_row_con
     case VS_STORAGE_F32: memcpy(out, codes, d * sizeof(float)); break;
     case VS_STORAGE_F16:
         for (uint32_t i = 0; i < d; i++)
-            out[i] = vs_f16_to_f32(((const uint16_t *)codes)[i]);
+            out[i] = consts->scale * vs_f16_to_f32(((const uint16_t *)codes)[i]);
         break;
     case VS_STORAGE_I8:
         for (uint32_t i = 0; i < d; i++)

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "backend.h"
+#include "quant.h"
 
 /* The seed of every b1 rotation. Stored data depends on it: changing it is a format change. */
 #define VS_B1_SEED 0x7665637363616e31ull /* "vecscan1" */
@@ -24,10 +25,13 @@ double vs_norm2(const float *x, uint32_t dim);
 /* Copies x into out scaled to unit length; false when x is zero. out may equal x. */
 bool vs_normalize(const float *x, uint32_t dim, float *out);
 
-/* Encodes one row x (already normalised for cosine) into codes (layout->code_bytes) and consts.
- * work must hold vs_b1_rot_len(dim) floats (b1 only; may be NULL otherwise). */
+/* Encodes one row x, as given, into codes (layout->code_bytes) and consts; cosine rows are
+ * normalised here. work must hold vs_encode_work_floats(dim) floats. */
 void vs_encode_row(const vs_field_layout *l, const float *x, void *codes, vs_row_consts *consts,
                    float *work);
+
+/* Scratch floats vs_encode_row needs for a row of dim values. */
+static inline uint32_t vs_encode_work_floats(uint32_t dim) { return vs_b1_rot_len(dim) + dim; }
 
 /* Decodes a row back to floats (as stored: normalised for cosine; b1 cannot be decoded and
  * gives zeros). */

@@ -308,8 +308,7 @@ typedef struct write_scratch {
     uint8_t *codes;
     vs_row_consts *consts;
     uint32_t *slots;
-    float *row;  /* one normalised row */
-    float *work; /* b1 rotation */
+    float *work; /* vs_encode_row's scratch */
 } write_scratch;
 
 static void scratch_free(write_scratch *w)
@@ -317,7 +316,6 @@ static void scratch_free(write_scratch *w)
     free(w->codes);
     free(w->consts);
     free(w->slots);
-    free(w->row);
     free(w->work);
 }
 
@@ -327,9 +325,8 @@ static bool scratch_alloc(write_scratch *w, const vs_field_layout *l)
     w->codes = malloc((size_t)WRITE_BATCH * l->code_bytes);
     w->consts = malloc(WRITE_BATCH * sizeof *w->consts);
     w->slots = malloc(WRITE_BATCH * sizeof *w->slots);
-    w->row = malloc(l->dim * sizeof(float));
-    w->work = malloc(vs_b1_rot_len(l->dim) * sizeof(float));
-    if (!w->codes || !w->consts || !w->slots || !w->row || !w->work) {
+    w->work = malloc(vs_encode_work_floats(l->dim) * sizeof(float));
+    if (!w->codes || !w->consts || !w->slots || !w->work) {
         scratch_free(w);
         return false;
     }
@@ -409,16 +406,13 @@ static vs_err write_items(vs_index *ix, const vs_item_vectors *items, const uint
                 }
                 const vs_field_spec *sp = &ix->spec[f];
                 write_scratch *w = &ws[f];
-                const float *x = v;
-                if (sp->metric == VS_METRIC_COSINE) {
-                    vs_normalize(v, sp->dim, w->row);
-                    x = w->row;
-                }
-                vs_encode_row(&ix->layout[f], x, w->codes + (size_t)nf[f] * ix->layout[f].code_bytes,
+                vs_encode_row(&ix->layout[f], v, w->codes + (size_t)nf[f] * ix->layout[f].code_bytes,
                               &w->consts[nf[f]], w->work);
                 float *r = (float *)vs_ix_rerank_row(ix, f, s);
-                if (r)
-                    memcpy(r, x, sp->dim * sizeof(float));
+                if (r && sp->metric == VS_METRIC_COSINE)
+                    vs_normalize(v, sp->dim, r);
+                else if (r)
+                    memcpy(r, v, sp->dim * sizeof(float));
                 w->slots[nf[f]++] = s;
                 vs_bit_set(ix->has[f], s);
             }

@@ -106,15 +106,10 @@ static void cpu_destroy(void *store)
     free(s);
 }
 
-/* A 64-byte aligned, zeroed block of n bytes. */
-static void *alloc_zeroed(size_t n)
-{
-    n = (n + 63) & ~(size_t)63;
-    void *p = aligned_alloc(64, n);
-    if (p)
-        memset(p, 0, n);
-    return p;
-}
+/* A zeroed block of n bytes. calloc maps large blocks straight from the kernel, whose pages are
+ * zero already and become resident only when a row is written: the unused tail of the last chunk
+ * costs no memory. (The kernels use unaligned loads, so no alignment is asked for.) */
+static void *alloc_zeroed(size_t n) { return calloc(1, n); }
 
 static vs_err cpu_reserve(void *store, uint32_t n_slots, vs_status *st)
 {
@@ -202,7 +197,11 @@ static void cpu_read_row(void *store, uint32_t field, uint32_t slot, float *out)
     /* decode with the same arithmetic as encode.c's vs_decode_row */
     switch (cf->l.storage) {
     case VS_STORAGE_F32: memcpy(out, buf, cf->l.dim * sizeof(float)); break;
-    case VS_STORAGE_F16: s->k->f16_to_f32((const uint16_t *)buf, out, cf->l.dim); break;
+    case VS_STORAGE_F16:
+        s->k->f16_to_f32((const uint16_t *)buf, out, cf->l.dim);
+        for (uint32_t k = 0; k < cf->l.dim; k++)
+            out[k] *= cf->consts[c][r].scale;
+        break;
     case VS_STORAGE_I8:
         for (uint32_t k = 0; k < cf->l.dim; k++)
             out[k] = cf->consts[c][r].middle + cf->consts[c][r].scale * ((const int8_t *)buf)[k];
@@ -354,6 +353,9 @@ static void score_field(const pass *p, uint32_t f, const uint8_t *codes, const v
             k->f16_to_f32((const uint16_t *)codes, t->xf, (size_t)n * d);
             sgemm_qxt(pf->f, m, t->xf, n, d, out, TILE);
         }
+        for (uint32_t j = 0; j < m; j++)
+            for (uint32_t r = 0; r < n; r++)
+                out[(size_t)j * TILE + r] *= consts[r].scale;
         break;
     case VS_STORAGE_I8: {
         uint32_t nblocks = (n + VS_I8_BLOCK - 1) / VS_I8_BLOCK;

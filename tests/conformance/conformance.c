@@ -90,14 +90,9 @@ static void ref_set_field(ref_model *m, ref_item *it, uint32_t f, const float *x
     uint32_t d = m->spec[f].dim;
     rf->x = malloc(d * sizeof(float));
     memcpy(rf->x, x, d * sizeof(float));
-    float *n = malloc(d * sizeof(float)), *work = malloc(vs_b1_rot_len(d) * sizeof(float));
-    if (m->spec[f].metric == VS_METRIC_COSINE)
-        vs_normalize(x, d, n);
-    else
-        memcpy(n, x, d * sizeof(float));
+    float *work = malloc(vs_encode_work_floats(d) * sizeof(float));
     rf->codes = malloc(m->lay[f].code_bytes);
-    vs_encode_row(&m->lay[f], n, rf->codes, &rf->cst, work);
-    free(n);
+    vs_encode_row(&m->lay[f], x, rf->codes, &rf->cst, work);
     free(work);
 }
 
@@ -200,6 +195,7 @@ static double stored_pair(const ref_model *m, uint32_t f, const ref_qvec *q, con
     case VS_STORAGE_F16:
         for (uint32_t i = 0; i < d; i++)
             dot += (double)q->qn[i] * vs_f16_to_f32(((const uint16_t *)rf->codes)[i]);
+        dot *= rf->cst.scale;
         break;
     case VS_STORAGE_I8: {
         int64_t idot = 0;

@@ -61,10 +61,11 @@ static void test_i8(vs_rng *r)
     float x[129], back[129];
     int8_t c[129];
     vs_row_consts k;
+    float work[512];
     for (int rep = 0; rep < 200; rep++) {
         for (int i = 0; i < 129; i++)
             x[i] = (float)(vs_rng_gauss(r) * (1 + rep));
-        vs_encode_row(&l, x, c, &k, NULL);
+        vs_encode_row(&l, x, c, &k, work);
         vs_decode_row(&l, c, &k, back);
         for (int i = 0; i < 129; i++)
             CHECKF(fabsf(back[i] - x[i]) <= k.scale * 0.5001f + 1e-6f, "i8 error %g > scale/2 %g",
@@ -72,7 +73,7 @@ static void test_i8(vs_rng *r)
     }
     for (int i = 0; i < 129; i++) /* pixels: integers 0..255 with both ends present */
         x[i] = (float)(i == 0 ? 0 : i == 1 ? 255 : vs_rng_below(r, 256));
-    vs_encode_row(&l, x, c, &k, NULL);
+    vs_encode_row(&l, x, c, &k, work);
     vs_decode_row(&l, c, &k, back);
     for (int i = 0; i < 129; i++)
         CHECKF(fabsf(back[i] - x[i]) < 1e-3f, "pixel %g came back %g", x[i], back[i]);
@@ -99,9 +100,41 @@ static void test_i8(vs_rng *r)
     vs_field_spec s5 = {.name = "x", .dim = 5, .storage = VS_STORAGE_I8};
     vs_field_layout l5;
     vs_field_layout_init(&l5, &s5);
-    vs_encode_row(&l5, flat, c, &k, NULL);
+    vs_encode_row(&l5, flat, c, &k, work);
     vs_decode_row(&l5, c, &k, back);
     CHECK(k.scale == 0 && back[4] == 3);
+}
+
+/* f16 rows: integer data (pixels) is stored exactly, huge and tiny rows neither overflow nor
+ * vanish, and cosine rows decode normalised. */
+static void test_f16_rows(vs_rng *r)
+{
+    float x[50], back[50], work[256];
+    uint16_t h[50];
+    vs_row_consts k;
+    vs_field_spec sp = {.name = "x", .dim = 50, .metric = VS_METRIC_L2, .storage = VS_STORAGE_F16};
+    vs_field_layout l;
+    vs_field_layout_init(&l, &sp);
+    for (int i = 0; i < 50; i++)
+        x[i] = (float)vs_rng_below(r, 256);
+    vs_encode_row(&l, x, h, &k, work);
+    vs_decode_row(&l, h, &k, back);
+    for (int i = 0; i < 50; i++)
+        CHECKF(back[i] == x[i], "pixel %g stored as %g", x[i], back[i]);
+    for (int i = 0; i < 50; i++)
+        x[i] = (float)(vs_rng_gauss(r) * 1e9); /* beyond f16's 65504 */
+    vs_encode_row(&l, x, h, &k, work);
+    vs_decode_row(&l, h, &k, back);
+    for (int i = 0; i < 50; i++)
+        CHECKF(fabsf(back[i] - x[i]) <= 1e-3f * fabsf(x[i]) + 1e-3f * 1e9f / 1024, "huge %g came back %g", x[i], back[i]);
+    sp.metric = VS_METRIC_COSINE;
+    vs_field_layout_init(&l, &sp);
+    for (int i = 0; i < 50; i++)
+        x[i] = (float)(vs_rng_gauss(r) * 1e-20); /* below f16's smallest subnormal */
+    vs_encode_row(&l, x, h, &k, work);
+    vs_decode_row(&l, h, &k, back);
+    double n2 = vs_norm2(back, 50);
+    CHECKF(fabs(n2 - 1.0) < 2e-3, "tiny cosine row decodes to |x|^2 = %g, not 1", n2);
 }
 
 /* b1: the rotation keeps norms (it is orthogonal), and close vectors share more bits. */
@@ -199,6 +232,7 @@ int main(void)
     vs_rng_seed(&r, 11);
     test_f16(&r);
     test_i8(&r);
+    test_f16_rows(&r);
     test_b1(&r);
     test_idmap(&r);
     test_topk(&r);

@@ -1,0 +1,115 @@
+/*
+ * cuda_kern.h: the per-element arithmetic of the CUDA backend's kernels, as __host__ __device__
+ * functions (VS_HD, from quant.h) so that tests/unit/test_cuda_host.c runs on the CPU the very code
+ * the GPU runs.
+ *
+ * A kernel produces, for one row and one query vector, a raw value: a float dot product (f32, f16),
+ * an int32 code dot (i8) or an int32 count of differing bits (b1). vs_cu_vec_score turns it into the
+ * vector's score (metric applied); a term's score is the max over its vectors; the terms combine
+ * (SUM or MAX) into the query's score; vs_cu_canon makes the score a value the sort orders the same
+ * way vs_better does (no NaN, no negative zero); vs_cu_passes tests it against the query's running
+ * threshold, a (score, id) pair, so that ties at the threshold are decided by id exactly as the
+ * final order decides them.
+ */
+#ifndef VS_CUDA_KERN_H
+#define VS_CUDA_KERN_H
+
+#include <stdint.h>
+
+#include "quant.h"
+
+/* Per-row constants as kept in a row's 16-byte constant slot (see cuda_plan.h). */
+typedef struct vs_cu_rowc {
+    float middle; /* i8 */
+    float scale;  /* i8 */
+    float norm2;  /* l2 */
+    float pad;
+} vs_cu_rowc;
+
+/* Per-query-vector constants. */
+typedef struct vs_cu_qvc {
+    float scale; /* i8: q ~= scale * codes */
+    float sum;   /* i8: sum of the f32 values */
+    float norm2; /* |q|^2 (l2) */
+    float pad;
+} vs_cu_qvc;
+
+/* Score of one row against one query vector from the kernel's raw value. storage is a vs_storage,
+ * is_l2 whether the field's metric is l2, bits the b1 row length in bits. */
+VS_HD float vs_cu_vec_score(uint32_t storage, int is_l2, uint32_t bits, float raw_f, int32_t raw_i,
+                            vs_cu_rowc rc, vs_cu_qvc qc)
+{
+    float dot;
+    if (storage == 3u) /* VS_STORAGE_B1: matching bits, whatever the metric */
+        return vs_b1_score(bits, (uint32_t)raw_i);
+    if (storage == 2u) /* VS_STORAGE_I8 */
+        dot = vs_i8_dot(raw_i, rc.middle, rc.scale, qc.sum, qc.scale);
+    else
+        dot = raw_f;
+    return vs_score_from_dot(is_l2, dot, qc.norm2, rc.norm2);
+}
+
+/* ===== Combining terms ===== */
+
+typedef struct vs_cu_comb {
+    float num; /* SUM: sum of weight * term score */
+    float den; /* SUM: sum of weights of present terms */
+    float mx;  /* MAX: best weight * term score */
+    int any;   /* a term was present */
+} vs_cu_comb;
+
+VS_HD void vs_cu_comb_init(vs_cu_comb *c)
+{
+    c->num = 0.0f;
+    c->den = 0.0f;
+    c->mx = -INFINITY;
+    c->any = 0;
+}
+
+/* Adds a present term: weight w, term score s (the max over its vectors). combine: 0 SUM, 1 MAX. */
+VS_HD void vs_cu_comb_add(vs_cu_comb *c, uint32_t combine, float w, float s)
+{
+    if (combine == 0u) {
+        c->num += w * s;
+        c->den += w;
+    } else {
+        float v = w * s;
+        if (!c->any || v > c->mx)
+            c->mx = v;
+    }
+    c->any = 1;
+}
+
+/* The query's score; only meaningful when c->any. */
+VS_HD float vs_cu_comb_final(const vs_cu_comb *c, uint32_t combine)
+{
+    return combine == 0u ? c->num / c->den : c->mx;
+}
+
+/* ===== Ordering ===== */
+
+/* The score as ordered: NaN (never expected, but an overflowing l2 can make one) becomes -inf and
+ * -0 becomes +0, so that "a > b or (a == b and smaller id)" and the radix sort of the float agree. */
+VS_HD float vs_cu_canon(float s)
+{
+    if (s != s)
+        return -INFINITY;
+    return s + 0.0f;
+}
+
+/* Whether (s, id) ranks at or above the threshold (ts, tid): the threshold is a candidate that the
+ * query's k-th best is known to reach, so everything at or above it must be kept. */
+VS_HD int vs_cu_passes(float s, uint64_t id, float ts, uint64_t tid)
+{
+    return s > ts || (s == ts && id <= tid);
+}
+
+/* A monotone 32-bit key of a canonical score: key(a) > key(b) exactly when a > b. */
+VS_HD uint32_t vs_cu_score_key(float s)
+{
+    union { float f; uint32_t u; } v;
+    v.f = s;
+    return (v.u & 0x80000000u) ? ~v.u : (v.u | 0x80000000u);
+}
+
+#endif
