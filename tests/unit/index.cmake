@@ -6,3 +6,7 @@ target_link_libraries(vs_conformance PUBLIC vecscan_index vs_testutil)
 vs_add_test(test_index SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_index.c LIBS vs_conformance)
 vs_add_test(test_quant SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_quant.c LIBS vecscan_index)
 vs_add_test(test_cpu_kernels SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_cpu_kernels.c LIBS vecscan_index)
+if(NOT VECSCAN_CUDA_ONLY)
+  vs_add_test(test_index_mnist SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_index_mnist.c
+              LIBS vecscan_index vs_formats)
+endif()
