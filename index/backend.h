@@ -125,7 +125,7 @@ typedef struct vs_backend_ops {
     /* Decodes field f of slot s into dim floats (as stored: normalised for cosine). */
     void (*read_row)(void *store, uint32_t field, uint32_t slot, float *out);
 
-    /* Bytes held for field f (codes and per-row constants). */
+    /* Bytes allocated for field f (codes and per-row constants, whole chunks). */
     size_t (*field_bytes)(void *store, uint32_t field);
 } vs_backend_ops;
 

@@ -97,6 +97,7 @@ vs_err vs_index_create(const vs_field_spec *fields, uint32_t n_fields, const vs_
         vs_field_layout_init(&ix->layout[f], &fields[f]);
     ix->opt = o;
     ix->be = be;
+    ix->host = vs_cpu_kernels_best();
     while ((1u << ix->chunk_shift) < o.chunk_rows)
         ix->chunk_shift++;
     e = be->create(ix->layout, n_fields, &o, &ix->store, st);
@@ -151,10 +152,10 @@ size_t vs_index_field_bytes(const vs_index *ix, uint32_t f)
 {
     if (f >= ix->n_fields)
         return 0;
-    size_t b = ix->be->field_bytes(ix->store, f);
+    size_t row = ix->layout[f].code_bytes + sizeof(vs_row_consts);
     if (ix->rerank[f])
-        b += (size_t)ix->n_chunks * vs_ix_chunk_rows(ix) * ix->spec[f].dim * sizeof(float);
-    return b;
+        row += ix->spec[f].dim * sizeof(float);
+    return (size_t)ix->slot_limit * row;
 }
 
 void vs_ix_slot_view(const vs_index *ix, vs_slot_view *v)

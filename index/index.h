@@ -64,7 +64,8 @@ int vs_index_field_by_name(const vs_index *ix, const char *name);
 uint64_t vs_index_count(const vs_index *ix);
 /* One past the highest slot ever used: the size an allowed-slot bitmap must cover. */
 uint32_t vs_index_slot_limit(const vs_index *ix);
-/* Bytes the index holds for field f (codes, per-row constants, rerank copy), and in all. */
+/* Bytes field f takes for the slots in use: encoded rows, per-row constants and the rerank copy.
+ * (Chunks are allocated whole, but their untouched tails cost address space, not memory.) */
 size_t vs_index_field_bytes(const vs_index *ix, uint32_t field);
 /* The backend's name: "cpu" or "cuda". */
 const char *vs_index_backend_name(const vs_index *ix);

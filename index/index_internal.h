@@ -6,6 +6,7 @@
 #define VS_INDEX_INTERNAL_H
 
 #include "backend.h"
+#include "cpu/kernels.h"
 #include "idmap.h"
 #include "index.h"
 
@@ -17,6 +18,7 @@ struct vs_index {
 
     const vs_backend_ops *be;
     void *store;
+    const vs_cpu_kernels *host; /* SIMD dot products for rerank, which runs on the host */
 
     /* Slots. Chunks of chunk_rows slots; ids[c] and rerank[f][c] are allocated once per chunk
      * and never move. The bitmaps are one array each, grown by doubling (N / 8 bytes). */

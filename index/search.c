@@ -123,7 +123,9 @@ static uint32_t prep_add(field_prep *p, const vs_field_layout *l, const float *x
     return i;
 }
 
-/* The exact score of one term on slot s: max over its prepared vectors, in double precision. */
+/* The exact score of one term on slot s from the f32 copy: max over its prepared vectors. The
+ * dot products run on the host's SIMD kernels in f32 (as f32 storage scores); l2 combines them in
+ * double: -(|q|^2 - 2 q.x + |x|^2). */
 static double exact_term(const vs_index *ix, const field_prep *p, const vs_scan_term *t, uint32_t s,
                          float *row)
 {
@@ -133,19 +135,14 @@ static double exact_term(const vs_index *ix, const field_prep *p, const vs_scan_
         ix->be->read_row(ix->store, f, s, row);
         x = row;
     }
+    float dots[VS_MAX_TERM_VECTORS], x2 = 0;
+    bool l2 = ix->spec[f].metric == VS_METRIC_L2;
+    ix->host->f32_tile(x, 1, d, p->f + (size_t)t->first * d, t->n_vecs, dots, 1);
+    if (l2)
+        ix->host->f32_tile(x, 1, d, x, 1, &x2, 1);
     double best = -INFINITY;
     for (uint32_t v = 0; v < t->n_vecs; v++) {
-        const float *q = p->f + (size_t)(t->first + v) * d;
-        double sc = 0;
-        if (ix->spec[f].metric == VS_METRIC_L2) {
-            for (uint32_t i = 0; i < d; i++) {
-                double diff = (double)q[i] - x[i];
-                sc -= diff * diff;
-            }
-        } else {
-            for (uint32_t i = 0; i < d; i++)
-                sc += (double)q[i] * x[i];
-        }
+        double sc = l2 ? -((double)p->norm2[t->first + v] - 2.0 * dots[v] + x2) : dots[v];
         best = sc > best ? sc : best;
     }
     return best;

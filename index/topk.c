@@ -61,16 +61,56 @@ void vs_topk_offer(vs_topk *t, float score, uint32_t slot, uint64_t id)
     t->thr = t->e[0].score;
 }
 
-static int cand_cmp(const void *pa, const void *pb)
+static inline void swap(vs_cand *a, vs_cand *b)
 {
-    const vs_cand *a = pa, *b = pb;
-    if (vs_better(a->score, a->id, b->score, b->id))
-        return -1;
-    if (vs_better(b->score, b->id, a->score, a->id))
-        return 1;
-    return 0;
+    vs_cand t = *a;
+    *a = *b;
+    *b = t;
 }
 
-void vs_cand_sort(vs_cand *c, size_t n) { qsort(c, n, sizeof *c, cand_cmp); }
+/* Quicksort with the comparison inlined (qsort's indirect calls cost more than the sorting), the
+ * median of three as pivot, insertion sort below 16 entries, and recursion only into the smaller
+ * side so the stack stays O(log n). Entries are distinct in (score, id), so there are no equal keys. */
+void vs_cand_sort(vs_cand *c, size_t n)
+{
+    while (n > 16) {
+        size_t mid = n / 2;
+        if (vs_better(c[mid].score, c[mid].id, c[0].score, c[0].id))
+            swap(&c[mid], &c[0]);
+        if (vs_better(c[n - 1].score, c[n - 1].id, c[0].score, c[0].id))
+            swap(&c[n - 1], &c[0]);
+        if (vs_better(c[n - 1].score, c[n - 1].id, c[mid].score, c[mid].id))
+            swap(&c[n - 1], &c[mid]);
+        vs_cand pivot = c[mid]; /* c[0] >= pivot >= c[n-1] in rank order */
+        size_t i = 0, j = n - 1;
+        for (;;) {
+            while (vs_better(c[i].score, c[i].id, pivot.score, pivot.id))
+                i++;
+            while (vs_better(pivot.score, pivot.id, c[j].score, c[j].id))
+                j--;
+            if (i >= j)
+                break;
+            swap(&c[i], &c[j]);
+            i++;
+            j--;
+        }
+        size_t left = j + 1; /* c[0 .. j] rank before c[j+1 .. n) */
+        if (left < n - left) {
+            vs_cand_sort(c, left);
+            c += left;
+            n -= left;
+        } else {
+            vs_cand_sort(c + left, n - left);
+            n = left;
+        }
+    }
+    for (size_t i = 1; i < n; i++) {
+        vs_cand x = c[i];
+        size_t j = i;
+        for (; j > 0 && vs_better(x.score, x.id, c[j - 1].score, c[j - 1].id); j--)
+            c[j] = c[j - 1];
+        c[j] = x;
+    }
+}
 
 void vs_topk_sort(vs_topk *t) { vs_cand_sort(t->e, t->n); }
