@@ -19,6 +19,7 @@ OMP_NUM_THREADS.
 """
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -57,7 +58,7 @@ def time_single(index, q, k, n_single):
     total = sum(ms) / 1e3
     return {"queries": n_single, "seconds": total, "qps": n_single / total,
             "p50_ms": ms[n_single // 2], "mean_ms": 1e3 * total / n_single,
-            "p99_ms": ms[int((n_single - 1) * 0.99)]}
+            "p99_ms": ms[math.ceil((n_single - 1) * 0.99)]}
 
 
 def time_batches(index, q, k, b, min_time, min_reps, warm_up):
@@ -80,7 +81,7 @@ def time_batches(index, q, k, b, min_time, min_reps, warm_up):
     ms.sort()
     return {"queries": reps * b, "seconds": total, "qps": reps * b / total,
             "p50_ms": ms[reps // 2], "mean_ms": 1e3 * total / reps,
-            "p99_ms": ms[int((reps - 1) * 0.99)]}
+            "p99_ms": ms[math.ceil((reps - 1) * 0.99)]}
 
 
 def main():

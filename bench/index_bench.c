@@ -358,7 +358,7 @@ static timing time_single(const searcher *s, uint32_t k, uint32_t n_single)
     }
     qsort(ms, n_single, sizeof(double), cmp_double);
     t.p50_ms = ms[n_single / 2];
-    t.p99_ms = ms[(size_t)((n_single - 1) * 0.99)];
+    t.p99_ms = ms[(size_t)ceil((n_single - 1) * 0.99)];
     t.mean_ms = 1e3 * t.seconds / n_single;
     t.qps = (double)n_single / t.seconds;
     free(ms);
@@ -386,7 +386,7 @@ static timing time_batches(const searcher *s, uint32_t k, uint32_t b, double min
     qsort(ms, reps, sizeof(double), cmp_double);
     t.queries = (uint64_t)reps * b;
     t.p50_ms = ms[reps / 2];
-    t.p99_ms = ms[(size_t)((reps - 1) * 0.99)];
+    t.p99_ms = ms[(size_t)ceil((reps - 1) * 0.99)];
     t.mean_ms = 1e3 * t.seconds / reps;
     t.qps = (double)t.queries / t.seconds;
     free(ms);
