@@ -4,7 +4,8 @@
  * Storage. Each field keeps its encoded rows in chunks of chunk_rows rows, allocated when the index
  * grows and never moved (large allocations are mapped lazily by the C library, so an unused tail of
  * the last chunk costs address space, not memory). i8 rows use the 16-row block layout of
- * kernels.h; the other storages are row-major. Per-row constants sit in their own array per chunk.
+ * kernels.h; the other storages are row-major. Per-row constants sit in their own arrays per chunk
+ * (middle, scale, norm2: one array each, so the score epilogue runs as vector loops).
  *
  * Scan. The batch is cut into passes: a pass is a set of queries whose vectors, per field, fit a
  * query block (QBLOCK vectors), over one row source: every slot (queries without a filter or with a
@@ -46,7 +47,7 @@ typedef struct cpu_field {
     uint32_t row_bytes; /* bytes per row in the chunk layout */
     uint32_t dpad;      /* i8: dim rounded up to 4 */
     uint8_t **codes;    /* per chunk */
-    vs_row_consts **consts;
+    float **consts;     /* per chunk: middle[rows], then scale[rows], then norm2[rows] */
 } cpu_field;
 
 typedef struct cpu_store {
@@ -122,7 +123,7 @@ static vs_err cpu_reserve(void *store, uint32_t n_slots, vs_status *st)
                 uint8_t **c = realloc(s->f[f].codes, cap * sizeof *c);
                 if (c)
                     s->f[f].codes = c;
-                vs_row_consts **k = realloc(s->f[f].consts, cap * sizeof *k);
+                float **k = realloc(s->f[f].consts, cap * sizeof *k);
                 if (k)
                     s->f[f].consts = k;
                 if (!c || !k)
@@ -134,7 +135,7 @@ static vs_err cpu_reserve(void *store, uint32_t n_slots, vs_status *st)
         for (uint32_t f = 0; f < s->n_fields; f++) {
             cpu_field *cf = &s->f[f];
             cf->codes[c] = alloc_zeroed((size_t)rows * cf->row_bytes);
-            cf->consts[c] = alloc_zeroed((size_t)rows * sizeof(vs_row_consts));
+            cf->consts[c] = alloc_zeroed((size_t)rows * 3 * sizeof(float));
             if (!cf->codes[c] || !cf->consts[c]) {
                 for (uint32_t g = 0; g <= f; g++) {
                     free(s->f[g].codes[c]);
@@ -155,7 +156,7 @@ static vs_err cpu_write_rows(void *store, uint32_t field, const uint32_t *slots,
 {
     cpu_store *s = store;
     cpu_field *cf = &s->f[field];
-    uint32_t mask = chunk_rows(s) - 1;
+    uint32_t rows = chunk_rows(s), mask = rows - 1;
     for (size_t i = 0; i < n; i++) {
         uint32_t slot = slots[i], c = slot >> s->chunk_shift, r = slot & mask;
         if (c >= s->n_chunks)
@@ -168,7 +169,9 @@ static vs_err cpu_write_rows(void *store, uint32_t field, const uint32_t *slots,
         } else {
             memcpy(cf->codes[c] + (size_t)r * cf->row_bytes, src, cf->l.code_bytes);
         }
-        cf->consts[c][r] = consts[i];
+        cf->consts[c][r] = consts[i].middle;
+        cf->consts[c][rows + r] = consts[i].scale;
+        cf->consts[c][2 * (size_t)rows + r] = consts[i].norm2;
     }
     return VS_OK;
 }
@@ -200,11 +203,11 @@ static void cpu_read_row(void *store, uint32_t field, uint32_t slot, float *out)
     case VS_STORAGE_F16:
         s->k->f16_to_f32((const uint16_t *)buf, out, cf->l.dim);
         for (uint32_t k = 0; k < cf->l.dim; k++)
-            out[k] *= cf->consts[c][r].scale;
+            out[k] *= cf->consts[c][chunk_rows(s) + r];
         break;
     case VS_STORAGE_I8:
         for (uint32_t k = 0; k < cf->l.dim; k++)
-            out[k] = cf->consts[c][r].middle + cf->consts[c][r].scale * ((const int8_t *)buf)[k];
+            out[k] = cf->consts[c][r] + cf->consts[c][chunk_rows(s) + r] * ((const int8_t *)buf)[k];
         break;
     case VS_STORAGE_B1: memset(out, 0, cf->l.dim * sizeof(float)); break;
     }
@@ -213,7 +216,7 @@ static void cpu_read_row(void *store, uint32_t field, uint32_t slot, float *out)
 static size_t cpu_field_bytes(void *store, uint32_t field)
 {
     cpu_store *s = store;
-    return (size_t)s->n_chunks * chunk_rows(s) * (s->f[field].row_bytes + sizeof(vs_row_consts));
+    return (size_t)s->n_chunks * chunk_rows(s) * (s->f[field].row_bytes + 3 * sizeof(float));
 }
 
 /* ===== Scan: passes ===== */
@@ -270,7 +273,8 @@ typedef struct tile_scratch {
     int32_t *iscores;             /* m x TILE integer dots */
     float *xf;                    /* TILE x dim: f16 rows as f32, or gathered f32 rows */
     uint8_t *gathered[VS_MAX_FIELDS];
-    vs_row_consts *gconsts[VS_MAX_FIELDS];
+    float *gconsts[VS_MAX_FIELDS];        /* 3 x TILE: middle, scale, norm2 of gathered rows */
+    uint32_t *cand;                       /* TILE: rows above a query's threshold */
     float *combined;              /* TILE */
     uint8_t *present;             /* TILE */
 } tile_scratch;
@@ -283,6 +287,7 @@ static void scratch_free(tile_scratch *t, uint32_t n_fields)
         free(t->gconsts[f]);
     }
     free(t->iscores);
+    free(t->cand);
     free(t->xf);
     free(t->combined);
     free(t->present);
@@ -304,7 +309,7 @@ static bool scratch_alloc(tile_scratch *t, const pass *p)
             return false;
         if (p->list) {
             t->gathered[f] = aligned_alloc(64, (size_t)TILE * cf->row_bytes + 64);
-            t->gconsts[f] = malloc(TILE * sizeof(vs_row_consts));
+            t->gconsts[f] = malloc(3 * TILE * sizeof(float));
             if (!t->gathered[f] || !t->gconsts[f])
                 return false;
         }
@@ -313,7 +318,8 @@ static bool scratch_alloc(tile_scratch *t, const pass *p)
     t->xf = malloc((size_t)TILE * max_dim * sizeof(float));
     t->combined = malloc(TILE * sizeof(float));
     t->present = malloc(TILE);
-    return t->iscores && t->xf && t->combined && t->present;
+    t->cand = malloc(TILE * sizeof(uint32_t));
+    return t->iscores && t->xf && t->combined && t->present && t->cand;
 }
 
 /* sgemm: out (m x n, leading dim ld) = Q (m x d) . X (n x d)^T. */
@@ -329,9 +335,10 @@ static void sgemm_qxt(const float *q, uint32_t m, const float *x, uint32_t n, ui
 }
 
 /* Scores every vector of field f in the pass against n rows: codes in chunk layout (a chunk's rows
- * or a gathered tile), consts alongside. Leaves metric scores in t->scores[f]. */
-static void score_field(const pass *p, uint32_t f, const uint8_t *codes, const vs_row_consts *consts,
-                        uint32_t n, tile_scratch *t)
+ * or a gathered tile); the rows' middle, scale and norm2 are arrays alongside. Leaves metric scores
+ * in t->scores[f]. */
+static void score_field(const pass *p, uint32_t f, const uint8_t *codes, const float *middle,
+                        const float *scale, const float *norm2, uint32_t n, tile_scratch *t)
 {
     const cpu_field *cf = &p->s->f[f];
     const pass_field *pf = &p->pf[f];
@@ -355,18 +362,19 @@ static void score_field(const pass *p, uint32_t f, const uint8_t *codes, const v
         }
         for (uint32_t j = 0; j < m; j++)
             for (uint32_t r = 0; r < n; r++)
-                out[(size_t)j * TILE + r] *= consts[r].scale;
+                out[(size_t)j * TILE + r] *= scale[r];
         break;
     case VS_STORAGE_I8: {
         uint32_t nblocks = (n + VS_I8_BLOCK - 1) / VS_I8_BLOCK;
         k->i8_tile((const int8_t *)codes, nblocks, cf->dpad, pf->c, pf->csum, m, t->iscores, TILE);
-        for (uint32_t j = 0; j < m; j++) {
+        for (uint32_t j = 0; j < m; j++) { /* plain loops over arrays: the compiler vectorises them */
             const int32_t *in = t->iscores + (size_t)j * TILE;
             float *o = out + (size_t)j * TILE, qs = pf->scale[j], qsum = pf->sum[j], qn = pf->norm2[j];
-            for (uint32_t r = 0; r < n; r++) {
-                float dot = vs_i8_dot(in[r], consts[r].middle, consts[r].scale, qsum, qs);
-                o[r] = vs_score_from_dot(l2, dot, qn, consts[r].norm2);
-            }
+            for (uint32_t r = 0; r < n; r++)
+                o[r] = vs_i8_dot(in[r], middle[r], scale[r], qsum, qs);
+            if (l2)
+                for (uint32_t r = 0; r < n; r++)
+                    o[r] = vs_score_from_dot(1, o[r], qn, norm2[r]);
         }
         return;
     }
@@ -383,7 +391,7 @@ static void score_field(const pass *p, uint32_t f, const uint8_t *codes, const v
         for (uint32_t j = 0; j < m; j++)
             for (uint32_t r = 0; r < n; r++)
                 out[(size_t)j * TILE + r] =
-                    vs_score_from_dot(1, out[(size_t)j * TILE + r], pf->norm2[j], consts[r].norm2);
+                    vs_score_from_dot(1, out[(size_t)j * TILE + r], pf->norm2[j], norm2[r]);
 }
 
 /* Slot of tile row r: base + r in a dense tile, slots[r] in a gathered one. */
@@ -407,7 +415,11 @@ static void offer_tile(const pass *p, const pass_query *pq, uint32_t base, const
         const pass_term *pt = &pq->terms[0];
         const float *sc = t->scores[pt->field] + (size_t)pt->first * TILE;
         const uint64_t *has = v->has[pt->field];
-        for (uint32_t r = 0; r < n; r++) {
+        /* the SIMD pass finds the few rows at or above the threshold; the threshold only rises
+         * while they are offered, so a row it listed may no longer enter (the heap checks) */
+        uint32_t nc = p->s->k->above(sc, n, h->thr, t->cand);
+        for (uint32_t i = 0; i < nc; i++) {
+            uint32_t r = t->cand[i];
             if (sc[r] < h->thr)
                 continue;
             uint32_t s = tile_slot(base, slots, r);
@@ -469,6 +481,8 @@ static void gather_tile(const pass *p, const uint32_t *slots, uint32_t n, tile_s
         for (uint32_t r = 0; r < n; r++) {
             uint32_t slot = slots[r], c = slot >> s->chunk_shift, rr = slot & mask;
             t->gconsts[f][r] = cf->consts[c][rr];
+            t->gconsts[f][TILE + r] = cf->consts[c][chunk_rows(s) + rr];
+            t->gconsts[f][2 * TILE + r] = cf->consts[c][2 * (size_t)chunk_rows(s) + rr];
             if (cf->l.storage == VS_STORAGE_I8) {
                 /* move the row's 4-byte groups from its block to position r of the scratch */
                 const uint8_t *src = cf->codes[c] + (size_t)(rr / VS_I8_BLOCK) * cf->dpad * VS_I8_BLOCK +
@@ -506,7 +520,8 @@ static void *worker_run(void *arg)
             gather_tile(p, slots, n, &t);
             for (uint32_t f = 0; f < s->n_fields; f++)
                 if (p->field_used[f])
-                    score_field(p, f, t.gathered[f], t.gconsts[f], n, &t);
+                    score_field(p, f, t.gathered[f], t.gconsts[f], t.gconsts[f] + TILE,
+                                t.gconsts[f] + 2 * TILE, n, &t);
         } else {
             base = (uint32_t)pos;
             uint32_t in_chunk = chunk_rows(s) - (base & mask);
@@ -522,7 +537,10 @@ static void *worker_run(void *arg)
                 if (!p->field_used[f])
                     continue;
                 const cpu_field *cf = &s->f[f];
-                score_field(p, f, cf->codes[c] + (size_t)r0 * cf->row_bytes, cf->consts[c] + r0, n, &t);
+                const float *k = cf->consts[c];
+                size_t rows = chunk_rows(s);
+                score_field(p, f, cf->codes[c] + (size_t)r0 * cf->row_bytes, k + r0, k + rows + r0,
+                            k + 2 * rows + r0, n, &t);
             }
         }
         for (uint32_t qi = 0; qi < p->n_queries; qi++)
@@ -625,7 +643,7 @@ static uint64_t pass_row_bytes(const pass *p)
     uint64_t b = 0;
     for (uint32_t f = 0; f < p->s->n_fields; f++)
         if (p->field_used[f])
-            b += p->s->f[f].row_bytes + sizeof(vs_row_consts);
+            b += p->s->f[f].row_bytes + 3 * sizeof(float);
     return b ? b : 1;
 }
 

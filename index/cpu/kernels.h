@@ -38,6 +38,8 @@ typedef struct vs_cpu_kernels {
                      float *out, uint32_t ld);
     /* halves to floats. */
     void (*f16_to_f32)(const uint16_t *in, float *out, size_t n);
+    /* Writes the positions r < n with s[r] >= thr to idx, in order; returns how many. */
+    uint32_t (*above)(const float *s, uint32_t n, float thr, uint32_t *idx);
 } vs_cpu_kernels;
 
 extern const vs_cpu_kernels vs_cpu_kernels_scalar;

@@ -131,6 +131,23 @@ TARGET static void f16_to_f32(const uint16_t *in, float *out, size_t n)
         out[i] = _cvtsh_ss(in[i]);
 }
 
+TARGET static uint32_t above(const float *s, uint32_t n, float thr, uint32_t *idx)
+{
+    uint32_t c = 0, r = 0;
+    __m256 t = _mm256_set1_ps(thr);
+    for (; r + 8 <= n; r += 8) {
+        unsigned bits = (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(s + r), t, _CMP_GE_OQ));
+        while (bits) {
+            idx[c++] = r + (uint32_t)__builtin_ctz(bits);
+            bits &= bits - 1;
+        }
+    }
+    for (; r < n; r++)
+        if (s[r] >= thr)
+            idx[c++] = r;
+    return c;
+}
+
 static const vs_cpu_kernels table = {
     .name = "avx2",
     .i8_tile = i8_tile,
@@ -138,6 +155,7 @@ static const vs_cpu_kernels table = {
     .f32_tile = f32_tile,
     .f16_tile = f16_tile,
     .f16_to_f32 = f16_to_f32,
+    .above = above,
 };
 const vs_cpu_kernels *const vs_cpu_kernels_avx2 = &table;
 #else

@@ -140,6 +140,24 @@ TARGET static void f16_to_f32(const uint16_t *in, float *out, size_t n)
         out[i] = _cvtsh_ss(in[i]);
 }
 
+TARGET static uint32_t above(const float *s, uint32_t n, float thr, uint32_t *idx)
+{
+    uint32_t c = 0, r = 0;
+    __m512 t = _mm512_set1_ps(thr);
+    __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    for (; r + 16 <= n; r += 16) {
+        __mmask16 m = _mm512_cmp_ps_mask(_mm512_loadu_ps(s + r), t, _CMP_GE_OQ);
+        if (m) {
+            _mm512_mask_compressstoreu_epi32(idx + c, m, _mm512_add_epi32(lane, _mm512_set1_epi32((int)r)));
+            c += (uint32_t)__builtin_popcount(m);
+        }
+    }
+    for (; r < n; r++)
+        if (s[r] >= thr)
+            idx[c++] = r;
+    return c;
+}
+
 static const vs_cpu_kernels table = {
     .name = "avx512",
     .i8_tile = i8_tile,
@@ -147,6 +165,7 @@ static const vs_cpu_kernels table = {
     .f32_tile = f32_tile,
     .f16_tile = f16_tile,
     .f16_to_f32 = f16_to_f32,
+    .above = above,
 };
 const vs_cpu_kernels *const vs_cpu_kernels_avx512 = &table;
 #else

@@ -66,6 +66,15 @@ static void f16_to_f32(const uint16_t *in, float *out, size_t n)
         out[i] = vs_f16_to_f32(in[i]);
 }
 
+static uint32_t above(const float *s, uint32_t n, float thr, uint32_t *idx)
+{
+    uint32_t c = 0;
+    for (uint32_t r = 0; r < n; r++)
+        if (s[r] >= thr)
+            idx[c++] = r;
+    return c;
+}
+
 const vs_cpu_kernels vs_cpu_kernels_scalar = {
     .name = "scalar",
     .i8_tile = i8_tile,
@@ -73,6 +82,7 @@ const vs_cpu_kernels vs_cpu_kernels_scalar = {
     .f32_tile = f32_tile,
     .f16_tile = f16_tile,
     .f16_to_f32 = f16_to_f32,
+    .above = above,
 };
 
 const vs_cpu_kernels *vs_cpu_kernels_best(void)

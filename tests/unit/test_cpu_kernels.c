@@ -81,6 +81,13 @@ static void check_table(const vs_cpu_kernels *k, vs_rng *r)
             k->f16_to_f32(xh, fa, (size_t)n * d < (size_t)m * ld ? (size_t)n * d : (size_t)m * ld);
             for (size_t i = 0; i < ((size_t)n * d < (size_t)m * ld ? (size_t)n * d : (size_t)m * ld); i++)
                 CHECKF(fa[i] == vs_f16_to_f32(xh[i]), "%s f16_to_f32 at %zu", k->name, i);
+            /* above: same positions as the scalar scan, with ties at the threshold included */
+            uint32_t *ia = malloc((size_t)n * d * 4), *ib = malloc((size_t)n * d * 4);
+            float thr = xf[0];
+            uint32_t ca = k->above(xf, n * d, thr, ia), cb = ref->above(xf, n * d, thr, ib);
+            CHECKF(ca == cb && memcmp(ia, ib, ca * 4) == 0, "%s above: %u vs %u positions", k->name, ca, cb);
+            CHECK(cb >= 1 && ib[0] == 0);
+            free(ia), free(ib);
             free(x), free(q), free(qcsum), free(a), free(b), free(xb), free(qb);
             free(xf), free(qf), free(xh), free(fa), free(fb);
         }
