@@ -10,3 +10,8 @@ if(NOT VECSCAN_CUDA_ONLY)
   vs_add_test(test_index_mnist SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_index_mnist.c
               LIBS vecscan_index vs_formats)
 endif()
+if(TARGET vs_filters)
+  # index + filters + formats together: true pre-filtering on MNIST
+  vs_add_test(test_filtered_mnist SOURCES ${PROJECT_SOURCE_DIR}/tests/unit/test_filtered_mnist.c
+              LIBS vecscan_index vs_filters vs_formats)
+endif()
