@@ -119,6 +119,10 @@ static void vs_bins_split(vs_attr_col *c, uint32_t i)
         goto later;
     roaring_bitmap_add_many(right, n_right, slots);
     roaring_bitmap_remove_many(b->slots, n_right, slots);
+    /* Values that follow slot order (timestamps of appended items) give bins of consecutive
+     * slots: as runs they fill a block with a few range writes instead of a scatter. */
+    roaring_bitmap_run_optimize(right);
+    roaring_bitmap_run_optimize(b->slots);
     memmove(&c->bins[i + 2], &c->bins[i + 1], (c->n_bins - i - 1) * sizeof *c->bins);
     c->n_bins++;
     c->bins[i + 1] = (vs_attr_bin){key, key, right_max, n_right, 0, right};
@@ -206,67 +210,85 @@ uint64_t vs_attr_bins_estimate(const vs_attr_col *c, const vs_attr_range *r, uin
     return est;
 }
 
-/* Adds to dst the slots of bin b whose value is (want = true) or is not (want = false) in the
- * ranges. */
-static void vs_bins_edge(const vs_attr_col *c, const vs_attr_bin *b, const vs_attr_range *r,
-                         uint32_t n, bool want, roaring_bitmap_t *dst)
+/* Appends to sel->edge the slots of bin b whose value is (want = true) or is not (want = false) in
+ * the ranges; false when out of memory. The bin's slots come in ascending order. */
+static bool vs_bins_edge(const vs_attr_col *c, const vs_attr_bin *b, const vs_attr_range *r,
+                         uint32_t n, bool want, vs_attr_select *sel)
 {
-    uint32_t buf[256], keep[256];
+    if (!VS_ATTR_GROW(sel->edge, sel->cap_edge, (uint64_t)sel->n_edge + b->n))
+        return false;
+    uint32_t buf[256];
     roaring_uint32_iterator_t it;
     roaring_init_iterator(b->slots, &it);
     for (;;) {
-        uint32_t got = roaring_read_uint32_iterator(&it, buf, 256), k = 0;
+        uint32_t got = roaring_read_uint32_iterator(&it, buf, 256);
         for (uint32_t t = 0; t < got; t++) {
             int64_t v = 0;
             vs_attr_int_at(c, buf[t], &v);
             if (vs_attr_ranges_has(r, n, v) == want)
-                keep[k++] = buf[t];
+                sel->edge[sel->n_edge++] = buf[t];
         }
-        if (k)
-            roaring_bitmap_add_many(dst, k, keep);
         if (got < 256)
-            break;
+            return true;
     }
 }
 
-roaring_bitmap_t *vs_attr_bins_select(const vs_attr_col *c, const vs_attr_range *r, uint32_t n)
+bool vs_attr_bins_select(const vs_attr_col *c, const vs_attr_range *r, uint32_t n,
+                         vs_attr_select *sel)
 {
-    const roaring_bitmap_t **in = malloc(c->n_bins * sizeof *in);
-    const roaring_bitmap_t **out = malloc(c->n_bins * sizeof *out);
-    const vs_attr_bin **edge = malloc(c->n_bins * sizeof *edge);
-    roaring_bitmap_t *res = NULL;
-    if (!in || !out || !edge)
-        goto done;
-    uint32_t n_in = 0, n_out = 0, n_edge = 0, j = 0;
+    sel->n_bins = sel->n_edge = 0;
+    sel->complement = false;
+    if (!VS_ATTR_GROW(sel->bins, sel->cap_bins, c->n_bins))
+        return false;
+    /* Count first, to know which side is smaller. */
     uint64_t in_card = 0, edge_card = 0;
+    uint32_t j = 0, n_cut = 0;
+    for (uint32_t i = 0; i < c->n_bins; i++) {
+        vs_bin_class k = vs_bins_classify(&c->bins[i], r, n, &j);
+        in_card += k == VS_BIN_IN ? c->bins[i].n : 0;
+        edge_card += k == VS_BIN_EDGE ? c->bins[i].n : 0;
+        n_cut += k == VS_BIN_EDGE;
+    }
+    sel->complement = in_card > c->n_present - in_card - edge_card;
+    vs_bin_class whole = sel->complement ? VS_BIN_OUT : VS_BIN_IN;
+    uint64_t *bounds = n_cut > 1 ? malloc((n_cut + 1) * sizeof *bounds) : NULL;
+    if (n_cut > 1 && !bounds)
+        return false;
+    uint32_t runs = 0;
+    j = 0;
     for (uint32_t i = 0; i < c->n_bins; i++) {
         const vs_attr_bin *b = &c->bins[i];
-        if (b->n == 0)
-            continue;
-        switch (vs_bins_classify(b, r, n, &j)) {
-        case VS_BIN_IN: in[n_in++] = b->slots, in_card += b->n; break;
-        case VS_BIN_OUT: out[n_out++] = b->slots; break;
-        case VS_BIN_EDGE: edge[n_edge++] = b, edge_card += b->n; break;
+        vs_bin_class k = vs_bins_classify(b, r, n, &j);
+        if (b->n && k == whole) {
+            sel->bins[sel->n_bins++] = b->slots;
+        } else if (k == VS_BIN_EDGE) {
+            if (bounds)
+                bounds[runs++] = sel->n_edge;
+            if (!vs_bins_edge(c, b, r, n, !sel->complement, sel)) {
+                free(bounds);
+                return false;
+            }
         }
     }
-    uint64_t out_card = c->n_present - in_card - edge_card;
-    if (in_card <= out_card) {
-        res = n_in ? roaring_bitmap_or_many(n_in, in) : roaring_bitmap_create();
-        for (uint32_t e = 0; res && e < n_edge; e++)
-            vs_bins_edge(c, edge[e], r, n, true, res);
-    } else {
-        roaring_bitmap_t *ex = n_out ? roaring_bitmap_or_many(n_out, out) : roaring_bitmap_create();
-        for (uint32_t e = 0; ex && e < n_edge; e++)
-            vs_bins_edge(c, edge[e], r, n, false, ex);
-        if (ex)
-            res = roaring_bitmap_andnot(c->present, ex);
-        vs_attr_bm_free(ex);
+    /* Cut bins hold disjoint slots, each run ascending: merge the runs. */
+    bool ok = true;
+    if (bounds) {
+        bounds[runs] = sel->n_edge;
+        uint32_t *tmp = malloc((sel->n_edge ? sel->n_edge : 1) * sizeof *tmp);
+        if (tmp)
+            sel->n_edge = (uint32_t)vs_attr_merge_runs(sel->edge, tmp, bounds, runs);
+        ok = tmp != NULL;
+        free(tmp);
     }
-done:
-    free(in);
-    free(out);
-    free(edge);
-    return res;
+    free(bounds);
+    return ok;
+}
+
+void vs_attr_select_free(vs_attr_select *sel)
+{
+    free(sel->bins);
+    free(sel->edge);
+    memset(sel, 0, sizeof *sel);
 }
 
 bool vs_attr_bins_check(const vs_attr_col *c, uint32_t field, vs_status *st)

@@ -13,9 +13,12 @@
 
 #include "vs_attr_store.h"
 
-/* The evaluator reads CRoaring 0.2.x's container layout directly (attr_block.c); any other version
- * falls back to the public iterator. */
-#if !defined(VS_ROARING_PORTABLE) && !(ROARING_VERSION_MAJOR == 0 && ROARING_VERSION_MINOR == 2)
+/* The evaluator reads CRoaring 0.2.x's container layout directly (attr_block.c). CRoaring's version
+ * numbers are enum constants, invisible to the preprocessor, so the test is whether roaring.h
+ * still exposes the container type codes (later releases hide them); attr_block.c then asserts
+ * the version at compile time. Otherwise, or with -DVS_ROARING_PORTABLE, the public iterator. */
+#if !defined(VS_ROARING_PORTABLE) &&                                                              \
+    !(defined(BITSET_CONTAINER_TYPE_CODE) && defined(SHARED_CONTAINER_TYPE_CODE))
 #define VS_ROARING_PORTABLE 1
 #endif
 
@@ -167,28 +170,52 @@ void vs_attr_bins_remove(vs_attr_col *c, uint32_t slot, int64_t v);
  * adjacent): the sizes of the bins the ranges touch. */
 uint64_t vs_attr_bins_estimate(const vs_attr_col *c, const vs_attr_range *r, uint32_t n);
 
-/* The exact set of slots whose value lies in r[0 .. n), as a new bitmap the caller frees (NULL
- * when out of memory). */
-roaring_bitmap_t *vs_attr_bins_select(const vs_attr_col *c, const vs_attr_range *r, uint32_t n);
+/* The slots of an int column whose value lies in some ranges, as the bins give them: whole bins
+ * plus the slots of the cut bins that pass, or, when more than half the column passes, the
+ * complement (present minus the whole bins outside and the failing slots of the cut bins). The
+ * bins stay the column's; the edge array is the select's own. */
+typedef struct vs_attr_select {
+    const roaring_bitmap_t **bins;
+    uint32_t n_bins, cap_bins;
+    uint32_t *edge; /* ascending */
+    uint32_t n_edge, cap_edge;
+    bool complement;
+} vs_attr_select;
+
+/* Fills sel (reusing its buffers) for the ranges r[0 .. n); false when out of memory. */
+bool vs_attr_bins_select(const vs_attr_col *c, const vs_attr_range *r, uint32_t n,
+                         vs_attr_select *sel);
+
+/* Frees sel's buffers. */
+void vs_attr_select_free(vs_attr_select *sel);
 
 /* Checks the bins of c against its values; false with a message in st when they disagree. */
 bool vs_attr_bins_check(const vs_attr_col *c, uint32_t field, vs_status *st);
 
-/* ===== Bitmaps to word blocks (attr_block.c) ===== */
+/* ===== Slot sets: bitmaps and sorted arrays into word blocks (attr_block.c) ===== */
 
-/* A cursor walking one bitmap's 65536-slot blocks in ascending order. */
+/* A set of slots: a CRoaring bitmap, or an ascending array (arr[0 .. n)); neither is the empty
+ * set. The source does not own either. */
+typedef struct vs_attr_source {
+    const roaring_bitmap_t *bm;
+    const uint32_t *arr;
+    uint64_t n;
+} vs_attr_source;
+
+/* A cursor walking one source's 65536-slot blocks in ascending order. */
 typedef struct vs_attr_cursor {
-    const roaring_bitmap_t *bm; /* NULL: the empty set */
-    int32_t ci;                 /* the next container to look at */
+    vs_attr_source src;
+    int32_t ci;   /* bitmap: the next container to look at */
+    uint64_t pos; /* array: the next element */
 #ifdef VS_ROARING_PORTABLE
     roaring_uint32_iterator_t it;
 #endif
 } vs_attr_cursor;
 
-/* Points cursor c at the first block of bm (NULL is the empty set). */
-void vs_attr_cursor_init(vs_attr_cursor *c, const roaring_bitmap_t *bm);
+/* Points cursor c at the first block of src. */
+void vs_attr_cursor_init(vs_attr_cursor *c, const vs_attr_source *src);
 
-/* dst[0 .. 1024) = block `key` of the cursor's bitmap. Keys must not go down between calls.
+/* dst[0 .. 1024) = block `key` of the cursor's set. Keys must not go down between calls.
  * Returns false when the block is empty. */
 bool vs_attr_block_load(vs_attr_cursor *c, uint32_t key, uint64_t *dst);
 
@@ -197,5 +224,14 @@ bool vs_attr_block_or(vs_attr_cursor *c, uint32_t key, uint64_t *dst);
 
 /* dst &= block `key`, using tmp (1024 words) as scratch; returns whether dst has any bit left. */
 bool vs_attr_block_and(vs_attr_cursor *c, uint32_t key, uint64_t *dst, uint64_t *tmp);
+
+/* Merges the ascending runs buf[bounds[i] .. bounds[i+1]) for i < n_runs into one ascending
+ * array without duplicates, at the front of buf; tmp has room for bounds[n_runs] elements and
+ * bounds is overwritten. Returns the length. */
+uint64_t vs_attr_merge_runs(uint32_t *buf, uint32_t *tmp, uint64_t *bounds, uint32_t n_runs);
+
+/* Removes from the ascending array a[0 .. na) the values of the ascending array b[0 .. nb);
+ * returns the new length. */
+uint64_t vs_attr_subtract(uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb);
 
 #endif

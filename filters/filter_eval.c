@@ -174,108 +174,161 @@ static bool vs_eval_row(const vs_fplan *p, uint32_t node, uint32_t slot)
     return false;
 }
 
-/* Sets *bm to node's candidate set (NULL: empty); *owned is set when the caller must free it. */
-static vs_err vs_eval_cover(vs_fplan *p, uint32_t node, const roaring_bitmap_t **bm,
-                            roaring_bitmap_t **owned, vs_status *st)
+/* A candidate set of the sparse path: ascending slots, owned. */
+typedef struct vs_fcover {
+    uint32_t *v;
+    uint64_t n;
+} vs_fcover;
+
+/* The number of slots in source s. */
+static uint64_t vs_eval_source_size(const vs_attr_source *s)
+{
+    return s->bm ? roaring_bitmap_get_cardinality(s->bm) : s->n;
+}
+
+/* Copies source s's slots (ascending) to out. */
+static void vs_eval_source_copy(const vs_attr_source *s, uint32_t *out)
+{
+    if (s->bm)
+        roaring_bitmap_to_uint32_array(s->bm, out);
+    else if (s->n)
+        memcpy(out, s->arr, s->n * sizeof *out);
+}
+
+/* Sets *out to leaf node's slots: the union of its sources (each an ascending run, merged), or
+ * presence minus that union. */
+static vs_err vs_eval_cover_leaf(vs_fplan *p, uint32_t node, vs_fcover *out, vs_status *st)
+{
+    vs_err e = vs_filter_plan_prepare(p, node, st);
+    if (e)
+        return e;
+    const vs_fnode_plan *np = &p->np[node];
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < np->n_src; k++)
+        total += vs_eval_source_size(&p->srcs[np->src + k]);
+    uint64_t n_base = np->complement ? vs_eval_source_size(&p->srcs[np->base]) : 0;
+    uint32_t *buf = malloc((total + n_base + 1) * sizeof *buf);
+    uint32_t *tmp = malloc((total + 1) * sizeof *tmp);
+    uint64_t *bounds = malloc((np->n_src + 1) * sizeof *bounds);
+    if (!buf || !tmp || !bounds) {
+        free(buf);
+        free(tmp);
+        free(bounds);
+        return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory evaluating a filter");
+    }
+    uint64_t at = 0;
+    for (uint32_t k = 0; k < np->n_src; k++) {
+        bounds[k] = at;
+        vs_eval_source_copy(&p->srcs[np->src + k], buf + at);
+        at += vs_eval_source_size(&p->srcs[np->src + k]);
+    }
+    bounds[np->n_src] = at;
+    uint64_t n = vs_attr_merge_runs(buf, tmp, bounds, np->n_src);
+    if (np->complement) {
+        /* base minus the union: the base goes into tmp's place, the union stays in buf. */
+        uint32_t *res = malloc((n_base + 1) * sizeof *res);
+        if (!res) {
+            free(buf);
+            free(tmp);
+            free(bounds);
+            return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory evaluating a filter");
+        }
+        vs_eval_source_copy(&p->srcs[np->base], res);
+        uint64_t k = vs_attr_subtract(res, n_base, buf, n);
+        free(buf);
+        buf = res;
+        n = k;
+    }
+    free(tmp);
+    free(bounds);
+    out->v = buf;
+    out->n = n;
+    return VS_OK;
+}
+
+/* Sets *out to node's candidate set: a leaf's slots, the smallest child's set for AND, the union
+ * for OR. The planner asks only for nodes whose cover is not VS_FILTER_NONE. */
+static vs_err vs_eval_cover(vs_fplan *p, uint32_t node, vs_fcover *out, vs_status *st)
 {
     const vs_fnode *nd = &p->f->nodes[node];
-    vs_fnode_plan *np = &p->np[node];
-    *bm = NULL;
-    *owned = NULL;
-    vs_err e;
-    switch (nd->kind) {
-    case VS_FN_TAG:
-    case VS_FN_INT:
-    case VS_FN_EXISTS:
-        if ((e = vs_filter_plan_prepare(p, node, st)))
-            return e;
-        if (np->n_src == 1) {
-            *bm = p->srcs[np->src];
-        } else if (np->n_src > 1) {
-            *bm = *owned = roaring_bitmap_or_many(np->n_src, p->srcs + np->src);
-            if (!*owned)
-                goto oom;
-        }
-        return VS_OK;
-    case VS_FN_AND: {
+    out->v = NULL;
+    out->n = 0;
+    if (nd->kind >= VS_FN_TAG)
+        return vs_eval_cover_leaf(p, node, out, st);
+    if (nd->kind == VS_FN_AND) {
         uint32_t best = p->f->kids[nd->off];
         for (uint32_t k = 1; k < nd->n; k++)
             if (p->np[p->f->kids[nd->off + k]].cover < p->np[best].cover)
                 best = p->f->kids[nd->off + k];
-        return vs_eval_cover(p, best, bm, owned, st);
+        return vs_eval_cover(p, best, out, st);
     }
-    case VS_FN_OR: {
-        /* The union of the children's sets; sets[k] came with own[k] when it must be freed. */
-        const roaring_bitmap_t **sets = calloc(nd->n, sizeof *sets);
-        roaring_bitmap_t **own = calloc(nd->n, sizeof *own);
-        uint32_t n = 0;
-        e = sets && own ? VS_OK : vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED,
-                                                "out of memory evaluating a filter");
-        for (uint32_t k = 0; !e && k < nd->n; k++) {
-            e = vs_eval_cover(p, p->f->kids[nd->off + k], &sets[n], &own[n], st);
-            if (!e && sets[n])
-                n++;
+    if (nd->kind != VS_FN_OR)
+        return vs_status_set(st, VS_ERR_INTERNAL, "a NOT has no candidate set");
+    /* OR: every child's set, as runs of one buffer, merged. */
+    vs_fcover *kid = calloc(nd->n, sizeof *kid);
+    uint64_t *bounds = malloc((nd->n + 1) * sizeof *bounds);
+    vs_err e = kid && bounds ? VS_OK : VS_ERR_RESOURCE_EXHAUSTED;
+    uint64_t total = 0;
+    for (uint32_t k = 0; !e && k < nd->n; k++) {
+        e = vs_eval_cover(p, p->f->kids[nd->off + k], &kid[k], st);
+        total += kid[k].n;
+    }
+    uint32_t *buf = NULL, *tmp = NULL;
+    if (!e) {
+        buf = malloc((total + 1) * sizeof *buf);
+        tmp = malloc((total + 1) * sizeof *tmp);
+        e = buf && tmp ? VS_OK : VS_ERR_RESOURCE_EXHAUSTED;
+    }
+    if (!e) {
+        uint64_t at = 0;
+        for (uint32_t k = 0; k < nd->n; k++) {
+            bounds[k] = at;
+            if (kid[k].n)
+                memcpy(buf + at, kid[k].v, kid[k].n * sizeof *buf);
+            at += kid[k].n;
         }
-        if (!e && n == 1) {
-            *bm = sets[0];
-            *owned = own[0];
-            own[0] = NULL;
-        } else if (!e && n > 1) {
-            *bm = *owned = roaring_bitmap_or_many(n, sets);
-            if (!*owned)
-                e = vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED,
-                                  "out of memory evaluating a filter");
-        }
-        for (uint32_t k = 0; own && k < n; k++)
-            vs_attr_bm_free(own[k]);
-        free(sets);
-        free(own);
-        return e;
+        bounds[nd->n] = at;
+        out->n = vs_attr_merge_runs(buf, tmp, bounds, nd->n);
+        out->v = buf;
+        buf = NULL;
     }
-    }
-    return VS_OK; /* NOT has no candidate set; the planner never asks for one */
-oom:
-    return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory evaluating a filter");
+    for (uint32_t k = 0; kid && k < nd->n; k++)
+        free(kid[k].v);
+    free(kid);
+    free(bounds);
+    free(buf);
+    free(tmp);
+    if (e == VS_ERR_RESOURCE_EXHAUSTED)
+        return vs_status_set(st, e, "out of memory evaluating a filter");
+    return e;
 }
 
-/* The sparse path: candidates from postings, each checked; fills r->slots and the count. */
+/* The sparse path: candidates from postings and bins, each checked; fills r->slots and the
+ * count. */
 static vs_err vs_eval_sparse(vs_filter_result *r, const uint64_t *live, uint64_t n_bits,
                              vs_status *st)
 {
     vs_fplan *p = &r->plan;
-    const roaring_bitmap_t *bm;
-    roaring_bitmap_t *owned;
-    vs_err e = vs_eval_cover(p, p->f->root, &bm, &owned, st);
+    vs_fcover cov;
+    vs_err e = vs_eval_cover(p, p->f->root, &cov, st);
     if (e)
         return e;
-    uint64_t cand = bm ? roaring_bitmap_get_cardinality(bm) : 0, k = 0;
-    r->stats.candidates = cand;
-    if (!vs_eval_reserve(&r->slots, &r->cap_slots, cand < n_bits ? cand : n_bits,
-                         sizeof *r->slots)) {
-        vs_attr_bm_free(owned);
+    r->stats.candidates = cov.n;
+    if (!vs_eval_reserve(&r->slots, &r->cap_slots, cov.n, sizeof *r->slots)) {
+        free(cov.v);
         return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory evaluating a filter");
     }
-    if (bm) {
-        uint32_t buf[256];
-        roaring_uint32_iterator_t it;
-        roaring_init_iterator(bm, &it);
-        for (bool more = true; more;) {
-            uint32_t got = roaring_read_uint32_iterator(&it, buf, 256);
-            more = got == 256;
-            for (uint32_t t = 0; t < got; t++) {
-                uint32_t s = buf[t];
-                if (s >= n_bits) {
-                    more = false;
-                    break;
-                }
-                if (live && !((live[s >> 6] >> (s & 63)) & 1))
-                    continue;
-                if (vs_eval_row(p, p->f->root, s))
-                    r->slots[k++] = s;
-            }
-        }
+    uint64_t k = 0;
+    for (uint64_t i = 0; i < cov.n; i++) {
+        uint32_t s = cov.v[i];
+        if (s >= n_bits)
+            break;
+        if (live && !((live[s >> 6] >> (s & 63)) & 1))
+            continue;
+        if (vs_eval_row(p, p->f->root, s))
+            r->slots[k++] = s;
     }
-    vs_attr_bm_free(owned);
+    free(cov.v);
     r->stats.count = k;
     return VS_OK;
 }
@@ -323,7 +376,7 @@ static bool vs_eval_block(const vs_feval *ev, uint32_t node, uint32_t key, uint6
             uint32_t c = np->order[k];
             const vs_fnode_plan *cp = &p->np[c];
             bool nz;
-            if (p->f->nodes[c].kind >= VS_FN_TAG && cp->n_src <= 1) {
+            if (p->f->nodes[c].kind >= VS_FN_TAG && !cp->complement && cp->n_src <= 1) {
                 if (cp->n_src == 0) {
                     memset(dst, 0, VS_ATTR_CHUNK_WORDS * 8);
                     return false;
@@ -348,7 +401,7 @@ static bool vs_eval_block(const vs_feval *ev, uint32_t node, uint32_t key, uint6
         for (uint32_t k = 1; k < nd->n; k++) {
             uint32_t c = np->order[k];
             const vs_fnode_plan *cp = &p->np[c];
-            if (p->f->nodes[c].kind >= VS_FN_TAG) {
+            if (p->f->nodes[c].kind >= VS_FN_TAG && !cp->complement) {
                 for (uint32_t s = 0; s < cp->n_src; s++)
                     nz |= vs_attr_block_or(&ev->curs[cp->src + s], key, dst);
             } else if (vs_eval_block(ev, c, key, tmp, level + 1)) {
@@ -359,7 +412,22 @@ static bool vs_eval_block(const vs_feval *ev, uint32_t node, uint32_t key, uint6
         }
         return nz;
     }
-    default: { /* a leaf: the OR of its sources */
+    default: { /* a leaf: the OR of its sources, or presence minus it */
+        if (np->complement) {
+            if (!vs_attr_block_load(&ev->curs[np->base], key, dst))
+                return false;
+            if (np->n_src == 0)
+                return true;
+            bool any = vs_attr_block_load(&ev->curs[np->src], key, tmp);
+            for (uint32_t s = 1; s < np->n_src; s++)
+                any |= vs_attr_block_or(&ev->curs[np->src + s], key, tmp);
+            if (!any)
+                return true;
+            uint64_t acc = 0;
+            for (uint32_t i = 0; i < VS_ATTR_CHUNK_WORDS; i++)
+                acc |= (dst[i] &= ~tmp[i]);
+            return acc != 0;
+        }
         if (np->n_src == 0) {
             memset(dst, 0, VS_ATTR_CHUNK_WORDS * 8);
             return false;
@@ -389,7 +457,7 @@ static vs_err vs_eval_dense(vs_filter_result *r, const uint64_t *live, uint64_t 
         !VS_ATTR_GROW(p->curs, p->cap_curs, (uint64_t)p->n_srcs + 1))
         return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory evaluating a filter");
     for (uint32_t i = 0; i < p->n_srcs; i++)
-        vs_attr_cursor_init(&p->curs[i], p->srcs[i]);
+        vs_attr_cursor_init(&p->curs[i], &p->srcs[i]);
     vs_feval ev = {p, p->curs, r->temps};
     for (uint64_t key = 0; key < nblocks; key++) {
         uint64_t *dst = r->words + key * VS_ATTR_CHUNK_WORDS, base = key * VS_ATTR_CHUNK_WORDS;

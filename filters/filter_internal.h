@@ -109,10 +109,12 @@ typedef struct vs_fnode_plan {
     const vs_attr_col *col;
     const uint32_t *codes; /* TAG: the codes of its values that the dictionary holds, ascending */
     uint32_t n_codes;
-    uint32_t src;          /* leaves: first of n_src bitmaps in the plan's sources */
-    uint32_t n_src;
-    roaring_bitmap_t *owned; /* INT: the selected slots, once prepared */
+    /* Leaves, once prepared: the slots are the union of sources src .. src + n_src of the plan,
+     * or, when complement is set, source base (the presence bitmap) minus that union. */
+    uint32_t src, n_src, base;
+    bool complement;
     bool prepared;
+    vs_attr_select sel;    /* INT: what the bins gave */
     const uint32_t *order; /* AND/OR: kids by ascending estimate */
 } vs_fnode_plan;
 
@@ -126,8 +128,8 @@ typedef struct vs_fplan {
     uint32_t n_codes, cap_codes;
     uint32_t *order; /* pool for vs_fnode_plan.order */
     uint32_t cap_order;
-    const roaring_bitmap_t **srcs; /* pool of leaf sources */
-    vs_attr_cursor *curs;          /* one cursor per source */
+    vs_attr_source *srcs; /* pool of leaf sources */
+    vs_attr_cursor *curs; /* one cursor per source */
     uint32_t n_srcs, cap_srcs, cap_curs;
 } vs_fplan;
 
@@ -136,10 +138,10 @@ typedef struct vs_fplan {
 vs_err vs_filter_plan_bind(vs_fplan *p, const vs_filter *f, const vs_attr_store *store,
                            uint64_t n_bits, vs_status *st);
 
-/* Makes the sources of leaf `node` ready (an INT leaf selects its slots through the bins). */
+/* Makes the sources of leaf `node` ready (an INT leaf asks the bins for its slots). */
 vs_err vs_filter_plan_prepare(vs_fplan *p, uint32_t node, vs_status *st);
 
-/* Frees what the last bind and prepare made (selected bitmaps); keeps the buffers. */
+/* Frees what the last bind and prepare made (the bins' selections); keeps the buffers. */
 void vs_filter_plan_reset(vs_fplan *p);
 
 /* Frees p's buffers. */

@@ -73,7 +73,7 @@ static vs_err vs_plan_bind_tag(vs_fplan *p, uint32_t i, vs_status *st)
     uint64_t est = 0;
     np->src = p->n_srcs;
     for (uint32_t k = 0; k < n; k++) {
-        p->srcs[p->n_srcs++] = np->col->post[codes[k]];
+        p->srcs[p->n_srcs++] = (vs_attr_source){np->col->post[codes[k]], NULL, 0};
         est = vs_plan_add(est, roaring_bitmap_get_cardinality(np->col->post[codes[k]]));
     }
     np->n_src = n;
@@ -170,36 +170,39 @@ vs_err vs_filter_plan_prepare(vs_fplan *p, uint32_t node, vs_status *st)
     if (np->prepared)
         return VS_OK;
     const vs_fnode *nd = &p->f->nodes[node];
-    if (!VS_ATTR_GROW(p->srcs, p->cap_srcs, (uint64_t)p->n_srcs + 1))
-        return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory evaluating a filter");
-    if (nd->kind == VS_FN_INT) {
-        if (nd->n == 0 || np->est == 0) {
-            np->n_src = 0; /* passes nothing */
-        } else {
-            np->owned = vs_attr_bins_select(np->col, p->f->ranges + nd->off, nd->n);
-            if (!np->owned)
-                return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED,
-                                     "out of memory evaluating a filter");
-            np->src = p->n_srcs;
-            p->srcs[p->n_srcs++] = np->owned;
-            np->n_src = 1;
-        }
-    } else { /* EXISTS */
+    if (nd->kind == VS_FN_EXISTS) {
+        if (!VS_ATTR_GROW(p->srcs, p->cap_srcs, (uint64_t)p->n_srcs + 1))
+            goto oom;
         np->src = p->n_srcs;
-        p->srcs[p->n_srcs++] = np->col->present;
+        p->srcs[p->n_srcs++] = (vs_attr_source){np->col->present, NULL, 0};
         np->n_src = 1;
+    } else if (nd->n > 0 && np->est > 0) { /* INT; with no candidate it passes nothing */
+        vs_attr_select *sel = &np->sel;
+        if (!vs_attr_bins_select(np->col, p->f->ranges + nd->off, nd->n, sel) ||
+            !VS_ATTR_GROW(p->srcs, p->cap_srcs, (uint64_t)p->n_srcs + sel->n_bins + 2))
+            goto oom;
+        np->complement = sel->complement;
+        if (sel->complement) {
+            np->base = p->n_srcs;
+            p->srcs[p->n_srcs++] = (vs_attr_source){np->col->present, NULL, 0};
+        }
+        np->src = p->n_srcs;
+        for (uint32_t i = 0; i < sel->n_bins; i++)
+            p->srcs[p->n_srcs++] = (vs_attr_source){sel->bins[i], NULL, 0};
+        if (sel->n_edge)
+            p->srcs[p->n_srcs++] = (vs_attr_source){NULL, sel->edge, sel->n_edge};
+        np->n_src = p->n_srcs - np->src;
     }
     np->prepared = true;
     return VS_OK;
+oom:
+    return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory evaluating a filter");
 }
 
 void vs_filter_plan_reset(vs_fplan *p)
 {
     for (uint32_t i = 0; i < p->n_np; i++)
-            if (p->np[i].owned) {
-                vs_attr_bm_free(p->np[i].owned);
-                p->np[i].owned = NULL;
-            }
+        vs_attr_select_free(&p->np[i].sel);
     p->n_np = 0;
     p->f = NULL;
 }
