@@ -23,7 +23,7 @@
 #include <event2/event.h>
 
 #include "vs_admin.h"
-#include "vs_log.h"
+#include "vs_dlog.h"
 #include "vs_metrics.h"
 #include "vs_rpc.h"
 #include "vs_rpc_services.h"
@@ -282,12 +282,12 @@ static int check_options(options *o)
             return -1;
         }
     }
-    vs_log_level lv;
-    if (!vs_log_parse_level(o->log_level, &lv)) {
+    vs_dlog_level lv;
+    if (!vs_dlog_parse_level(o->log_level, &lv)) {
         fprintf(stderr, "vecscand: --log-level wants debug, info, warn or error, got '%s'\n", o->log_level);
         return -1;
     }
-    vs_log_set_level(lv);
+    vs_dlog_set_level(lv);
     return 0;
 }
 

@@ -10,7 +10,7 @@ set(VS_SERVER_DIR ${CMAKE_CURRENT_LIST_DIR})
 add_library(vs_rpc STATIC
   ${VS_SERVER_DIR}/rpc/server.c
   ${VS_SERVER_DIR}/rpc/grpc_wire.c
-  ${VS_SERVER_DIR}/rpc/log.c
+  ${VS_SERVER_DIR}/rpc/dlog.c
   ${VS_SERVER_DIR}/rpc/svc_health.c
   ${VS_SERVER_DIR}/rpc/svc_test.c
   ${VS_SERVER_DIR}/admin/metrics.c

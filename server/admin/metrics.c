@@ -313,7 +313,7 @@ char *vs_metrics_render(vs_metrics *m, size_t *len)
     size_t n_cols = m->n_cols;
     collector cols[32];
     if (n_cols > 32) n_cols = 32;
-    memcpy(cols, m->cols, n_cols * sizeof *cols);
+    if (n_cols) memcpy(cols, m->cols, n_cols * sizeof *cols);
     pthread_mutex_unlock(&m->mu);
     for (size_t i = 0; i < n_cols; i++) cols[i].fn(m, cols[i].ctx);
 

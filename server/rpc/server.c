@@ -45,7 +45,7 @@
 #include <nghttp2/nghttp2.h>
 
 #include "grpc_wire.h"
-#include "vs_log.h"
+#include "vs_dlog.h"
 #include "vs_metrics.h"
 
 #define OUT_HIGH_WATER (1u << 20) /* socket output buffered before nghttp2 is told to wait */
@@ -542,7 +542,9 @@ static void stream_start(stream *st)
     call->srv = s;
     call->me = st->me;
     call->st = st;
-    call->refs = 2; /* the stream's and the handler's */
+    /* The stream's reference; a bidi handler owns one from now on (it hears on_cancel if the
+     * transport ends the call), a unary handler from on_request. */
+    call->refs = st->me->m.kind == VS_RPC_BIDI ? 2 : 1;
     call->start_ns = vs_rpc_now_ns();
     st->call = call;
     s->active_calls++;
@@ -624,6 +626,7 @@ static void stream_remote_end(stream *st)
         return;
     }
     call->req = m;
+    call->refs++; /* the handler's, until its vs_rpc_finish is processed */
     st->me->m.on_request(call, m, st->me->m.ctx);
 }
 
@@ -1011,7 +1014,8 @@ vs_err vs_rpc_server_create(struct event_base *base, const vs_rpc_options *opt, 
 vs_err vs_rpc_server_add(vs_rpc_server *s, const vs_rpc_method *m, vs_status *st)
 {
     if (!m->path || m->path[0] != '/' || !m->request || !m->response ||
-        (m->kind == VS_RPC_UNARY && !m->on_request) || (m->kind == VS_RPC_BIDI && !m->on_message))
+        (m->kind == VS_RPC_UNARY && !m->on_request) ||
+        (m->kind == VS_RPC_BIDI && (!m->on_message || !m->on_cancel)))
         return vs_status_set(st, VS_ERR_INVALID_ARGUMENT, "method %s: incomplete", m->path ? m->path : "?");
     if (find_method(s, m->path))
         return vs_status_set(st, VS_ERR_ALREADY_EXISTS, "method %s registered twice", m->path);

@@ -83,8 +83,9 @@ typedef enum vs_rpc_kind {
  * (the handler takes ownership of `msg`: free it with protobuf_c_message_free_unpacked) and must
  * call vs_rpc_release once per message when it is done with it; on_half_close when the client
  * ends its side; the handler ends the call with vs_rpc_finish. on_cancel (optional) tells the
- * handler that the stream is gone (reset, deadline, connection lost, shutdown): it must still
- * vs_rpc_finish the call (the transport drops what it sends), and no more callbacks follow.
+ * handler that the stream is gone (reset, deadline, connection lost, shutdown, a bad message): it
+ * must still vs_rpc_finish the call (the transport drops what it sends), and no more callbacks
+ * follow. A bidi handler owns the call from its start, so on_cancel is required there.
  */
 typedef struct vs_rpc_method {
     const char *path;
@@ -95,7 +96,7 @@ typedef struct vs_rpc_method {
     void (*on_start)(vs_rpc_call *call, void *ctx);
     void (*on_message)(vs_rpc_call *call, ProtobufCMessage *msg, void *ctx);
     void (*on_half_close)(vs_rpc_call *call, void *ctx);
-    void (*on_cancel)(vs_rpc_call *call, void *ctx); /* (optional) */
+    void (*on_cancel)(vs_rpc_call *call, void *ctx); /* bidi only; required there */
     void *ctx;
     bool no_auth; /* served without the bearer token (the health service) */
 } vs_rpc_method;

@@ -1,7 +1,7 @@
 /*
- * log.c: leveled one-line logging to stderr (see vs_log.h).
+ * dlog.c: leveled one-line logging to stderr (see vs_dlog.h).
  */
-#include "vs_log.h"
+#include "vs_dlog.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -10,23 +10,23 @@
 #include <time.h>
 #include <unistd.h>
 
-static atomic_int g_level = VS_LOG_INFO;
+static atomic_int g_level = VS_DLOG_INFO;
 
-void vs_log_set_level(vs_log_level level) { atomic_store(&g_level, (int)level); }
+void vs_dlog_set_level(vs_dlog_level level) { atomic_store(&g_level, (int)level); }
 
-int vs_log_parse_level(const char *s, vs_log_level *out)
+int vs_dlog_parse_level(const char *s, vs_dlog_level *out)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};
     for (int i = 0; i < 4; i++) {
         if (strcmp(s, names[i]) == 0) {
-            *out = (vs_log_level)i;
+            *out = (vs_dlog_level)i;
             return 1;
         }
     }
     return 0;
 }
 
-void vs_log(vs_log_level level, const char *module, const char *fmt, ...)
+void vs_dlog(vs_dlog_level level, const char *module, const char *fmt, ...)
 {
     static const char *names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
     if ((int)level < atomic_load(&g_level)) return;
