@@ -285,6 +285,7 @@ static void queue_cb(evutil_socket_t fd, short what, void *arg)
 static void call_unref(vs_rpc_call *call)
 {
     if (--call->refs > 0) return;
+    if (call->me->m.on_free) call->me->m.on_free(call, call->user, call->me->m.ctx);
     if (call->req) protobuf_c_message_free_unpacked(call->req, NULL);
     free(call);
 }

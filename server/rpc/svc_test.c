@@ -22,12 +22,10 @@ typedef struct job {
     struct stream_state *ss;
 } job;
 
-/* Per streaming call. The loop thread reads finish_queued in on_cancel even after the worker has
- * finished the call, so states are freed with the service, not with the call (test code only). */
+/* Per streaming call; freed in on_free, when no callback can come any more. */
 typedef struct stream_state {
     uint64_t n;           /* requests seen (worker) */
     bool finish_queued;   /* loop thread */
-    struct stream_state *all_next;
 } stream_state;
 
 struct vs_rpc_test_service {
@@ -36,7 +34,6 @@ struct vs_rpc_test_service {
     pthread_cond_t cv;
     job *head, **tail;
     bool stop;
-    stream_state *states; /* loop thread */
 };
 
 static void push(vs_rpc_test_service *t, job *j)
@@ -123,13 +120,7 @@ static void echo(vs_rpc_call *call, const ProtobufCMessage *msg, void *ctx)
 
 static void stream_start(vs_rpc_call *call, void *ctx)
 {
-    vs_rpc_test_service *t = ctx;
-    stream_state *ss = calloc(1, sizeof *ss);
-    if (ss) {
-        ss->all_next = t->states;
-        t->states = ss;
-    }
-    vs_rpc_set_user(call, ss);
+    vs_rpc_set_user(call, calloc(1, sizeof(stream_state)));
 }
 
 static void stream_msg(vs_rpc_call *call, ProtobufCMessage *msg, void *ctx)
@@ -162,6 +153,8 @@ static void stream_msg(vs_rpc_call *call, ProtobufCMessage *msg, void *ctx)
     j->ss = ss;
     push(ctx, j);
 }
+
+static void stream_free_state(vs_rpc_call *call, void *user, void *ctx) { free(user); }
 
 static void stream_end(vs_rpc_call *call, void *ctx)
 {
@@ -207,6 +200,7 @@ vs_err vs_rpc_add_test_service(vs_rpc_server *s, vs_rpc_test_service **out, vs_s
         .on_message = stream_msg,
         .on_half_close = stream_end,
         .on_cancel = stream_end,
+        .on_free = stream_free_state,
         .ctx = t,
     };
     vs_err e = vs_rpc_server_add(s, &echo_m, st);
@@ -225,10 +219,5 @@ void vs_rpc_test_service_destroy(vs_rpc_test_service *t)
     pthread_join(t->th, NULL);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
-    while (t->states) {
-        stream_state *n = t->states->all_next;
-        free(t->states);
-        t->states = n;
-    }
     free(t);
 }

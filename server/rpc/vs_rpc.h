@@ -84,8 +84,10 @@ typedef enum vs_rpc_kind {
  * call vs_rpc_release once per message when it is done with it; on_half_close when the client
  * ends its side; the handler ends the call with vs_rpc_finish. on_cancel (optional) tells the
  * handler that the stream is gone (reset, deadline, connection lost, shutdown, a bad message): it
- * must still vs_rpc_finish the call (the transport drops what it sends), and no more callbacks
- * follow. A bidi handler owns the call from its start, so on_cancel is required there.
+ * must still vs_rpc_finish the call (the transport drops what it sends). It may come after the
+ * handler's own vs_rpc_finish (then it has nothing to do). A bidi handler owns the call from its
+ * start, so on_cancel is required there. State kept with vs_rpc_set_user is freed in on_free,
+ * which no callback follows.
  */
 typedef struct vs_rpc_method {
     const char *path;
@@ -97,6 +99,9 @@ typedef struct vs_rpc_method {
     void (*on_message)(vs_rpc_call *call, ProtobufCMessage *msg, void *ctx);
     void (*on_half_close)(vs_rpc_call *call, void *ctx);
     void (*on_cancel)(vs_rpc_call *call, void *ctx); /* bidi only; required there */
+    /* (optional) The call is gone for good: the handler's finish was processed and the stream
+     * closed; no callback follows. Free the call's user pointer here. Loop thread. */
+    void (*on_free)(vs_rpc_call *call, void *user, void *ctx);
     void *ctx;
     bool no_auth; /* served without the bearer token (the health service) */
 } vs_rpc_method;
