@@ -159,7 +159,8 @@ static bool vs_eval_row(const vs_fplan *p, uint32_t node, uint32_t slot)
     }
     case VS_FN_INT: {
         int64_t v;
-        return vs_attr_int_at(np->col, slot, &v) && vs_attr_ranges_has(p->f->ranges + nd->off, nd->n, v);
+        return nd->n && vs_attr_int_at(np->col, slot, &v) &&
+               vs_attr_ranges_has(p->f->ranges + nd->off, nd->n, v);
     }
     case VS_FN_EXISTS: {
         if (np->col->type == VS_ATTR_INT) {

@@ -157,7 +157,8 @@ static uint32_t vs_parse_unique_strs(vs_fparser *p, uint32_t off)
     vs_filter *f = p->f;
     uint32_t n = f->n_strs - off;
     vs_parse_sort_filter = f;
-    qsort(f->strs + off, n, sizeof *f->strs, vs_parse_cmp_str);
+    if (n > 1)
+        qsort(f->strs + off, n, sizeof *f->strs, vs_parse_cmp_str);
     uint32_t k = n ? 1 : 0;
     for (uint32_t i = 1; i < n; i++)
         if (vs_parse_cmp_str(&f->strs[off + i], &f->strs[off + k - 1]) != 0)

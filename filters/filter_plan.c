@@ -128,7 +128,8 @@ vs_err vs_filter_plan_bind(vs_fplan *p, const vs_filter *f, const vs_attr_store 
         switch (nd->kind) {
         case VS_FN_TAG: break;
         case VS_FN_INT:
-            np->est = np->cover = vs_attr_bins_estimate(np->col, f->ranges + nd->off, nd->n);
+            /* n = 0 (an empty BETWEEN) passes nothing, and has no ranges to point at */
+            np->est = np->cover = nd->n ? vs_attr_bins_estimate(np->col, f->ranges + nd->off, nd->n) : 0;
             break;
         case VS_FN_EXISTS: np->est = np->cover = np->col->n_present; break;
         case VS_FN_NOT: np->est = n_bits, np->cover = VS_FILTER_NONE; break;
