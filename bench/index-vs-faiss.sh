@@ -55,6 +55,15 @@ say() { echo "== [${SECONDS}s] $*" >&2; }
 # CPU ticks: all busy ticks of the machine, and those of this script's finished children.
 busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
 child_ticks() { sed 's/.*) //' /proc/$$/stat | awk '{print $14+$15}'; }
+# A mark: uptime seconds, busy ticks, children's ticks. others_pct M0 M1: percent of the machine's
+# CPU that other processes (other engineers' builds and tests) used between two marks.
+mark() { echo "$(cut -d' ' -f1 /proc/uptime) $(busy_ticks) $(child_ticks)"; }
+others_pct() {
+    awk -v a="$1" -v b="$2" -v hz="$(getconf CLK_TCK)" -v n="$(nproc)" 'BEGIN {
+        split(a, x, " "); split(b, y, " "); wall = y[1] - x[1]
+        p = wall > 0 ? 100 * ((y[2] - x[2]) - (y[3] - x[3])) / hz / (wall * n) : 0
+        printf "%.0f", p < 0 ? 0 : p }'
+}
 # Percent of the machine's CPU that other processes used over the last 3 seconds.
 others_pct_now() {
     local b0 b1
@@ -134,12 +143,11 @@ say "$ENV_NOTE"
 say "data: $ROWS x $DIM Gaussian base, $N_QUERIES queries"
 pyrun "$HERE/index_vs_faiss.py" data --rows "$ROWS" --dim $DIM --queries $N_QUERIES --out "$TMP"
 
-T0=$SECONDS
-B0=$(busy_ticks)
-C0=$(child_ticks)
+M0=$(mark)
 say "read bandwidth ($THREADS threads, 1 GiB, best of 10)"
 "$BUILD/bench/read_bw" --threads $THREADS --reps 10 | tee "$TMP/read_bw.txt" >&2
 
+M1=$(mark)
 say "vecscan (index_bench)"
 BIG_ARGS=()
 [ "$BIG_ROWS" -gt 0 ] && BIG_ARGS=(--big-rows "$BIG_ROWS" --big-index i8)
@@ -147,19 +155,23 @@ BIG_ARGS=()
     --out "$TMP/vecscan.jsonl" --ids-dir "$TMP" --threads $THREADS --indexes f32,f16,i8,b1:rr10 \
     --single $SINGLE --min-time $MIN_TIME --min-reps $MIN_REPS "${BIG_ARGS[@]}"
 
+M2=$(mark)
 say "FAISS (faiss_anchor.py)"
 pyrun "$HERE/faiss_anchor.py" --data "$TMP/base.fbin" --queries "$TMP/queries.fbin" \
     --out "$TMP/faiss.jsonl" --ids-dir "$TMP" --threads $THREADS --single $SINGLE \
     --min-time $MIN_TIME --min-reps $MIN_REPS
 
+M3=$(mark)
 "$BUILD/bench/read_bw" --threads $THREADS --reps 10 | tee -a "$TMP/read_bw.txt" >&2
+M4=$(mark)
 LOAD_AFTER=$(load)
-# The timed part's CPU that was not this script's: other engineers' builds and tests.
-OTHERS=$(( ( ($(busy_ticks) - B0) - ($(child_ticks) - C0) ) * 100 /
-    ( (SECONDS - T0 > 0 ? SECONDS - T0 : 1) * $(getconf CLK_TCK) * $(nproc) ) ))
-[ "$OTHERS" -lt 0 ] && OTHERS=0
+NOISE_BW=$(( $(others_pct "$M0" "$M1") > $(others_pct "$M3" "$M4") ?
+    $(others_pct "$M0" "$M1") : $(others_pct "$M3" "$M4") ))
+NOISE_VS=$(others_pct "$M1" "$M2")
+NOISE_FAISS=$(others_pct "$M2" "$M3")
 LOAD_NOTE="1/5/15-min load before $LOAD_BEFORE, after $LOAD_AFTER; other processes used"
-LOAD_NOTE="$LOAD_NOTE ${QUIET_BEFORE}% of the CPU just before and about ${OTHERS}% during the timed part"
+LOAD_NOTE="$LOAD_NOTE ${QUIET_BEFORE}% of the CPU just before, ${NOISE_VS}% during vecscan's part,"
+LOAD_NOTE="$LOAD_NOTE ${NOISE_FAISS}% during FAISS's, ${NOISE_BW}% during read_bw"
 say "$LOAD_NOTE"
 
 say "exact float64 top-10 for recall"
@@ -175,4 +187,5 @@ RESULTS_MD=""
 echo
 pyrun "$HERE/index_vs_faiss.py" report --dir "$TMP" --mode "$MODE" --rows "$ROWS" --dim $DIM \
     --threads $THREADS --commit "$COMMIT" --load-note "$LOAD_NOTE" \
+    --noise "$((NOISE_VS > NOISE_FAISS ? NOISE_VS : NOISE_FAISS))" \
     --env-note "$ENV_NOTE" --results-md "$RESULTS_MD"

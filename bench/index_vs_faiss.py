@@ -314,6 +314,10 @@ def cmd_report(a):
               "-" if not b1 else f"{b1['p50_ms'] / bfloor:.2f} (floor {bfloor:.2f} ms)"]])
         lines += [""]
     lines += ["Ratios (batch 1000, k = 10; batch-1 latency is the median):", ""] + rlines
+    if a.noise >= 10:
+        lines += ["", f"WARNING: other processes used up to {a.noise}% of the CPU while a side was "
+                  "timed: these numbers are noisy (FAISS's OpenMP threads suffer most); rerun at a "
+                  "quiet moment (--wait-quiet 600)."]
 
     result = "RESULT " + " ".join(f"{k}={fmt_ratio(v) if v is not None else 'NA'}"
                                   for k, v in res.items())
@@ -348,6 +352,8 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--commit", default="?")
     p.add_argument("--load-note", default="?")
+    p.add_argument("--noise", type=int, default=0,
+                   help="the most CPU (percent) other processes used during either side's part")
     p.add_argument("--env-note", default="")
     p.add_argument("--results-md", default="")
     a = ap.parse_args()
