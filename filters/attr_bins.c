@@ -40,6 +40,7 @@ static uint32_t vs_bins_find(const vs_attr_col *c, int64_t v)
     return lo;
 }
 
+/* Gives column c its first bin, covering every value. */
 bool vs_attr_bins_init(vs_attr_col *c)
 {
     c->bins = malloc(4 * sizeof *c->bins);
@@ -53,6 +54,7 @@ bool vs_attr_bins_init(vs_attr_col *c)
     return true;
 }
 
+/* Frees c's bins. */
 void vs_attr_bins_free(vs_attr_col *c)
 {
     for (uint32_t i = 0; i < c->n_bins; i++)
@@ -142,6 +144,7 @@ later:
     free(sorted);
 }
 
+/* Puts slot (value v) into its bin; splits the bin when it has grown past the limit. */
 void vs_attr_bins_add(vs_attr_store *s, vs_attr_col *c, uint32_t slot, int64_t v)
 {
     uint32_t i = vs_bins_find(c, v);
@@ -163,6 +166,7 @@ void vs_attr_bins_add(vs_attr_store *s, vs_attr_col *c, uint32_t slot, int64_t v
         vs_bins_split(c, i);
 }
 
+/* Takes slot (value v) out of its bin; drops the bin when it empties. */
 void vs_attr_bins_remove(vs_attr_col *c, uint32_t slot, int64_t v)
 {
     uint32_t i = vs_bins_find(c, v);
@@ -182,10 +186,11 @@ void vs_attr_bins_remove(vs_attr_col *c, uint32_t slot, int64_t v)
     c->n_bins--;
 }
 
-/* How bin b stands against the ranges: outside all, inside one, or cut (an edge). *j is a cursor
- * into the ranges that only moves forward as the bins ascend. */
+/* Where a bin stands against ranges: outside all, inside one, or cut by one (an edge). */
 typedef enum vs_bin_class { VS_BIN_OUT, VS_BIN_IN, VS_BIN_EDGE } vs_bin_class;
 
+/* How bin b stands against the ranges; *j is a cursor into the ranges that only moves forward
+ * as the bins ascend. */
 static vs_bin_class vs_bins_classify(const vs_attr_bin *b, const vs_attr_range *r, uint32_t n,
                                      uint32_t *j)
 {
@@ -200,6 +205,7 @@ static vs_bin_class vs_bins_classify(const vs_attr_bin *b, const vs_attr_range *
     return VS_BIN_EDGE;
 }
 
+/* An upper bound on the slots with a value in the ranges: the sizes of the bins they touch. */
 uint64_t vs_attr_bins_estimate(const vs_attr_col *c, const vs_attr_range *r, uint32_t n)
 {
     uint64_t est = 0;
@@ -233,6 +239,7 @@ static bool vs_bins_edge(const vs_attr_col *c, const vs_attr_bin *b, const vs_at
     }
 }
 
+/* Fills sel with whole bins and checked edge slots for the ranges (or for their complement). */
 bool vs_attr_bins_select(const vs_attr_col *c, const vs_attr_range *r, uint32_t n,
                          vs_attr_select *sel)
 {
@@ -284,6 +291,7 @@ bool vs_attr_bins_select(const vs_attr_col *c, const vs_attr_range *r, uint32_t 
     return ok;
 }
 
+/* Frees sel's buffers. */
 void vs_attr_select_free(vs_attr_select *sel)
 {
     free(sel->bins);
@@ -291,6 +299,7 @@ void vs_attr_select_free(vs_attr_select *sel)
     memset(sel, 0, sizeof *sel);
 }
 
+/* Checks every bin against the values of its slots (tests). */
 bool vs_attr_bins_check(const vs_attr_col *c, uint32_t field, vs_status *st)
 {
     uint64_t total = 0;

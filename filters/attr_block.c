@@ -40,6 +40,7 @@ static bool vs_block_arr_or(vs_attr_cursor *c, uint32_t key, uint64_t *dst)
     return p > first;
 }
 
+/* Merges ascending runs of buf into one ascending array without duplicates. */
 uint64_t vs_attr_merge_runs(uint32_t *buf, uint32_t *tmp, uint64_t *b, uint32_t n_runs)
 {
     if (n_runs == 0)
@@ -78,6 +79,7 @@ uint64_t vs_attr_merge_runs(uint32_t *buf, uint32_t *tmp, uint64_t *b, uint32_t 
     return len;
 }
 
+/* Removes from ascending a the values of ascending b. */
 uint64_t vs_attr_subtract(uint32_t *a, uint64_t na, const uint32_t *b, uint64_t nb)
 {
     uint64_t k = 0, j = 0;
@@ -307,6 +309,7 @@ void vs_attr_cursor_init(vs_attr_cursor *c, const vs_attr_source *src)
         vs_block_bm_init(c);
 }
 
+/* dst = block key of the cursor's set. */
 bool vs_attr_block_load(vs_attr_cursor *c, uint32_t key, uint64_t *dst)
 {
     if (c->src.bm)
@@ -315,6 +318,7 @@ bool vs_attr_block_load(vs_attr_cursor *c, uint32_t key, uint64_t *dst)
     return c->src.arr ? vs_block_arr_or(c, key, dst) : false;
 }
 
+/* dst |= block key of the cursor's set. */
 bool vs_attr_block_or(vs_attr_cursor *c, uint32_t key, uint64_t *dst)
 {
     if (c->src.bm)
@@ -322,6 +326,7 @@ bool vs_attr_block_or(vs_attr_cursor *c, uint32_t key, uint64_t *dst)
     return c->src.arr ? vs_block_arr_or(c, key, dst) : false;
 }
 
+/* dst &= block key of the cursor's set. */
 bool vs_attr_block_and(vs_attr_cursor *c, uint32_t key, uint64_t *dst, uint64_t *tmp)
 {
     if (c->src.bm)

@@ -31,6 +31,7 @@ struct vs_attr_dict {
     vs_dict_block *blocks; /* newest first */
 };
 
+/* Creates an empty dictionary. */
 vs_attr_dict *vs_attr_dict_create(void)
 {
     vs_attr_dict *d = calloc(1, sizeof *d);
@@ -40,6 +41,7 @@ vs_attr_dict *vs_attr_dict_create(void)
     return d;
 }
 
+/* Frees d and its values. */
 void vs_attr_dict_destroy(vs_attr_dict *d)
 {
     if (!d)
@@ -85,6 +87,7 @@ static uint32_t vs_dict_probe(const vs_attr_dict *d, const char *s, size_t len, 
     }
 }
 
+/* The code of a value, or VS_ATTR_NO_CODE. */
 uint64_t vs_attr_dict_find(const vs_attr_dict *d, const char *s, size_t len)
 {
     if (!d->table || len > VS_ATTR_TAG_MAX_LEN)
@@ -133,6 +136,7 @@ static const char *vs_dict_store(vs_attr_dict *d, const char *s, size_t len)
     return p;
 }
 
+/* The code of a value, adding it with the next code when new. */
 vs_err vs_attr_dict_intern(vs_attr_dict *d, const char *s, size_t len, uint64_t *code,
                            vs_status *st)
 {
@@ -176,8 +180,10 @@ vs_err vs_attr_dict_intern(vs_attr_dict *d, const char *s, size_t len, uint64_t 
     return VS_OK;
 }
 
+/* The number of codes given so far. */
 uint64_t vs_attr_dict_count(const vs_attr_dict *d) { return d->n; }
 
+/* The value of a code (owned by d), or NULL. */
 const char *vs_attr_dict_value(const vs_attr_dict *d, uint64_t code, size_t *len)
 {
     if (code >= d->n)

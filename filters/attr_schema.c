@@ -19,8 +19,10 @@ struct vs_attr_schema {
 /* The keywords of the filter language, which no field may be named. */
 static const char *const vs_attr_keywords[] = {"AND", "OR", "NOT", "IN", "BETWEEN", "EXISTS"};
 
+/* Creates an empty schema. */
 vs_attr_schema *vs_attr_schema_create(void) { return calloc(1, sizeof(vs_attr_schema)); }
 
+/* Frees s. */
 void vs_attr_schema_destroy(vs_attr_schema *s)
 {
     if (s) {
@@ -29,6 +31,7 @@ void vs_attr_schema_destroy(vs_attr_schema *s)
     }
 }
 
+/* Returns a copy of s. */
 vs_attr_schema *vs_attr_schema_copy(const vs_attr_schema *s)
 {
     vs_attr_schema *c = vs_attr_schema_create();
@@ -63,6 +66,7 @@ static bool vs_attr_name_ok(const char *name, size_t len)
     return true;
 }
 
+/* Appends a field after checking its name and type. */
 vs_err vs_attr_schema_add(vs_attr_schema *s, const char *name, vs_attr_type type, vs_status *st)
 {
     size_t len = name ? strnlen(name, VS_ATTR_NAME_MAX + 1) : 0;
@@ -96,18 +100,22 @@ vs_err vs_attr_schema_add(vs_attr_schema *s, const char *name, vs_attr_type type
     return VS_OK;
 }
 
+/* The number of fields. */
 uint32_t vs_attr_schema_count(const vs_attr_schema *s) { return s->n; }
 
+/* The name of field i, or NULL. */
 const char *vs_attr_schema_name(const vs_attr_schema *s, uint32_t i)
 {
     return i < s->n ? s->fields[i].name : NULL;
 }
 
+/* The type of field i, or 0. */
 vs_attr_type vs_attr_schema_type(const vs_attr_schema *s, uint32_t i)
 {
     return i < s->n ? s->fields[i].type : (vs_attr_type)0;
 }
 
+/* The number of the field with this exact name, or -1. */
 int vs_attr_schema_find(const vs_attr_schema *s, const char *name, size_t len)
 {
     if (len > VS_ATTR_NAME_MAX)
@@ -118,6 +126,7 @@ int vs_attr_schema_find(const vs_attr_schema *s, const char *name, size_t len)
     return -1;
 }
 
+/* "tag" or "int". */
 const char *vs_attr_type_name(vs_attr_type t)
 {
     switch (t) {

@@ -65,6 +65,7 @@ static void vs_store_col_free(vs_attr_col *c)
     vs_attr_bins_free(c);
 }
 
+/* Creates an empty store with its own copy of the schema. */
 vs_err vs_attr_store_create(const vs_attr_schema *schema, const vs_attr_store_options *opt,
                             vs_attr_store **out, vs_status *st)
 {
@@ -95,6 +96,7 @@ vs_err vs_attr_store_create(const vs_attr_schema *schema, const vs_attr_store_op
     return VS_OK;
 }
 
+/* Frees s and every column. */
 void vs_attr_store_destroy(vs_attr_store *s)
 {
     if (!s)
@@ -106,6 +108,7 @@ void vs_attr_store_destroy(vs_attr_store *s)
     free(s);
 }
 
+/* The store's own schema. */
 const vs_attr_schema *vs_attr_store_schema(const vs_attr_store *s) { return s->schema; }
 
 /* ===== Chunks ===== */
@@ -268,6 +271,7 @@ oom:
                          vs_attr_schema_name(s->schema, (uint32_t)(c - s->cols)));
 }
 
+/* Sets a slot's tag field to a set of values, interning them. */
 vs_err vs_attr_store_set_tags(vs_attr_store *s, uint32_t field, uint32_t slot,
                               const vs_attr_str *vals, size_t n, vs_status *st)
 {
@@ -297,6 +301,7 @@ vs_err vs_attr_store_set_tags(vs_attr_store *s, uint32_t field, uint32_t slot,
     return vs_store_tag_assign(s, c, slot, codes, k, st);
 }
 
+/* Sets a slot's tag field to a set of known codes. */
 vs_err vs_attr_store_set_tag_codes(vs_attr_store *s, uint32_t field, uint32_t slot,
                                    const uint64_t *codes, size_t n, vs_status *st)
 {
@@ -379,6 +384,7 @@ vs_err vs_attr_store_clear(vs_attr_store *s, uint32_t field, uint32_t slot, vs_s
     return VS_OK;
 }
 
+/* Removes every field from a slot. */
 void vs_attr_store_clear_slot(vs_attr_store *s, uint32_t slot)
 {
     for (uint32_t f = 0; f < s->n_cols; f++) {
@@ -399,6 +405,7 @@ bool vs_attr_store_get_int(const vs_attr_store *s, uint32_t field, uint32_t slot
     return vs_attr_int_at(&s->cols[field], slot, v);
 }
 
+/* Copies a slot's codes for a tag field; returns how many it holds. */
 size_t vs_attr_store_get_tags(const vs_attr_store *s, uint32_t field, uint32_t slot,
                               uint64_t *codes, size_t cap)
 {
@@ -411,11 +418,13 @@ size_t vs_attr_store_get_tags(const vs_attr_store *s, uint32_t field, uint32_t s
     return n;
 }
 
+/* A tag field's dictionary. */
 const vs_attr_dict *vs_attr_store_dict(const vs_attr_store *s, uint32_t field)
 {
     return field < s->n_cols ? s->cols[field].dict : NULL;
 }
 
+/* Adds a value to a tag field's dictionary. */
 vs_err vs_attr_store_intern(vs_attr_store *s, uint32_t field, const char *v, size_t len,
                             uint64_t *code, vs_status *st)
 {
@@ -425,11 +434,13 @@ vs_err vs_attr_store_intern(vs_attr_store *s, uint32_t field, const char *v, siz
     return vs_attr_dict_intern(s->cols[field].dict, v, len, code, st);
 }
 
+/* How many slots have a field. */
 uint64_t vs_attr_store_count(const vs_attr_store *s, uint32_t field)
 {
     return field < s->n_cols ? s->cols[field].n_present : 0;
 }
 
+/* One past the highest slot ever set. */
 uint64_t vs_attr_store_slot_limit(const vs_attr_store *s) { return s->slot_limit; }
 
 /* ===== Invariants ===== */
@@ -508,6 +519,7 @@ static vs_err vs_store_check_int(const vs_attr_store *s, const vs_attr_col *c, u
     return vs_attr_bins_check(c, f, st) ? VS_OK : st ? st->code : VS_ERR_INTERNAL;
 }
 
+/* Checks every column's invariants (tests). */
 vs_err vs_attr_store_check(const vs_attr_store *s, vs_status *st)
 {
     for (uint32_t f = 0; f < s->n_cols; f++) {

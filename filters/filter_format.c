@@ -164,6 +164,7 @@ static void vs_fmt_node(vs_fwriter *w, const vs_filter *f, uint32_t i, int paren
     }
 }
 
+/* Writes the canonical text of f, snprintf-style. */
 size_t vs_filter_format(const vs_filter *f, char *buf, size_t cap)
 {
     vs_fwriter w = {buf, cap, 0};

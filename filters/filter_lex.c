@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 
+/* Starts lx on the text. */
 void vs_filter_lex_init(vs_flexer *lx, const char *text, size_t len)
 {
     memset(lx, 0, sizeof *lx);
@@ -20,6 +21,7 @@ void vs_filter_lex_init(vs_flexer *lx, const char *text, size_t len)
     lx->len = len;
 }
 
+/* Frees the lexer's buffer. */
 void vs_filter_lex_free(vs_flexer *lx)
 {
     free(lx->buf);
@@ -27,6 +29,7 @@ void vs_filter_lex_free(vs_flexer *lx)
     lx->cap = 0;
 }
 
+/* A comparison token's operator text. */
 const char *vs_filter_op_text(vs_ftok_kind k)
 {
     switch (k) {
@@ -143,6 +146,7 @@ static vs_err vs_lex_string(vs_flexer *lx, size_t col, vs_status *st)
     return VS_OK;
 }
 
+/* Reads the next token into lx->tok. */
 vs_err vs_filter_lex_next(vs_flexer *lx, vs_status *st)
 {
     while (lx->pos < lx->len && (lx->text[lx->pos] == ' ' || lx->text[lx->pos] == '\t' ||

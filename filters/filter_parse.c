@@ -434,6 +434,7 @@ static vs_err vs_parse_or(vs_fparser *p, uint32_t *out)
     return vs_parse_close(p, VS_FN_OR, base, out);
 }
 
+/* Parses text against schema into a new filter. */
 vs_err vs_filter_parse(const vs_attr_schema *schema, const char *text, size_t len,
                        const vs_filter_limits *lim, vs_filter **out, vs_status *st)
 {
@@ -473,6 +474,7 @@ vs_err vs_filter_parse(const vs_attr_schema *schema, const char *text, size_t le
     return VS_OK;
 }
 
+/* Frees f. */
 void vs_filter_destroy(vs_filter *f)
 {
     if (!f)

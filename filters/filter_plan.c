@@ -84,6 +84,7 @@ static vs_err vs_plan_bind_tag(vs_fplan *p, uint32_t i, vs_status *st)
     return VS_OK;
 }
 
+/* Binds f to store: codes, estimates, candidate-set sizes, child order. */
 vs_err vs_filter_plan_bind(vs_fplan *p, const vs_filter *f, const vs_attr_store *store,
                            uint64_t n_bits, vs_status *st)
 {
@@ -165,6 +166,7 @@ vs_err vs_filter_plan_bind(vs_fplan *p, const vs_filter *f, const vs_attr_store 
     return VS_OK;
 }
 
+/* Makes a leaf's sources ready. */
 vs_err vs_filter_plan_prepare(vs_fplan *p, uint32_t node, vs_status *st)
 {
     vs_fnode_plan *np = &p->np[node];
@@ -200,6 +202,7 @@ oom:
     return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory evaluating a filter");
 }
 
+/* Frees the last evaluation's selections. */
 void vs_filter_plan_reset(vs_fplan *p)
 {
     for (uint32_t i = 0; i < p->n_np; i++)
@@ -208,6 +211,7 @@ void vs_filter_plan_reset(vs_fplan *p)
     p->f = NULL;
 }
 
+/* Frees p's buffers. */
 void vs_filter_plan_free(vs_fplan *p)
 {
     vs_filter_plan_reset(p);

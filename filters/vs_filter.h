@@ -39,7 +39,13 @@
 #define VS_FILTER_MAX_LEN 16384       /* default text limit, bytes */
 #define VS_FILTER_MAX_DEPTH 64        /* default nesting limit */
 #define VS_FILTER_DEPTH_CEILING 256   /* the most a caller may raise the nesting limit to */
-#define VS_FILTER_LIST_DIVISOR 32     /* default: a LIST when at most 1/32 of the slots pass */
+/* Default output: a LIST when at most 1/32 of the slots pass, else a BITMAP. At 1/32 a list (4
+ * bytes a slot) is as large as the bitmap (1 bit a slot), so a list never costs more memory, cache
+ * or PCIe transfer than the bitmap would. And on this project's CPU a sorted gather of 128-byte
+ * int8 rows cost 0.02x and 0.06x of a full scan at 1% and 3% pass, but 0.36x at 6.25% and 0.66x at
+ * 10%: past ~3% gathering stops tracking the pass fraction. An index that still prefers to gather
+ * up to some fraction can ask for it with list_divisor. */
+#define VS_FILTER_LIST_DIVISOR 32
 
 typedef struct vs_filter vs_filter;
 typedef struct vs_filter_result vs_filter_result;
