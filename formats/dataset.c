@@ -100,16 +100,20 @@ static bool detect(const char *path, vs_format *fmt, int *idx_ndims)
     return false;
 }
 
-vs_err vs_format_from_path(const char *path, vs_format *out, vs_status *st)
+/* The error for a path whose name says no format. */
+static vs_err unknown_format(const char *path, vs_status *st)
 {
-    int ndims;
-    if (detect(path, out, &ndims))
-        return VS_OK;
     return vs_status_set(st, VS_ERR_INVALID_ARGUMENT,
                          "%s: cannot tell the format from the name: expected .fvecs, .ivecs, "
                          ".bvecs, .fbin, .u8bin, .i8bin, .ibin, .npy, -idx3-ubyte or -idx1-ubyte "
                          "(optionally .gz)",
                          vs_base_name(path));
+}
+
+vs_err vs_format_from_path(const char *path, vs_format *out, vs_status *st)
+{
+    int ndims;
+    return detect(path, out, &ndims) ? VS_OK : unknown_format(path, st);
 }
 
 /* Checks that the file holds exactly rows x rowbytes after data_off, as the header claims. */
@@ -140,10 +144,11 @@ vs_err vs_dataset_open_as(const char *path, vs_format fmt, vs_dataset **out, vs_
     *out = NULL;
     int idx_ndims = 0;
     vs_format named;
-    if (detect(path, &named, &idx_ndims) && fmt == VS_FORMAT_AUTO)
-        fmt = named;
+    bool said = detect(path, &named, &idx_ndims);
+    if (fmt == VS_FORMAT_AUTO && !said)
+        return unknown_format(path, st);
     if (fmt == VS_FORMAT_AUTO)
-        return vs_format_from_path(path, &fmt, st);
+        fmt = named;
     if (fmt != VS_FORMAT_IDX)
         idx_ndims = 0;
     vs_dataset *ds = calloc(1, sizeof *ds);

@@ -20,7 +20,7 @@
 
 #include "dataset.h"
 
-#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "formats/ reads little-endian files by memcpy: port the readers before using a big-endian host"
 #endif
 
