@@ -21,12 +21,18 @@
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <event2/thread.h>
+#include <pthread.h>
 
 #include "vs_admin.h"
 #include "vs_dlog.h"
 #include "vs_metrics.h"
 #include "vs_rpc.h"
 #include "vs_rpc_services.h"
+#ifdef VS_HAVE_ENGINE
+#include "vs_api.h"
+#include "vs_engine.h"
+#endif
 
 /* ===== Options ===== */
 
@@ -342,9 +348,68 @@ typedef struct daemon_state {
     struct event_base *base;
     vs_rpc_server *rpc;
     atomic_bool ready;
+    atomic_bool open_failed;
     bool stopping;
     uint32_t grace_ms;
+    const options *o;
+#ifdef VS_HAVE_ENGINE
+    vs_api *api;
+    vs_engine *engine; /* set by the opener thread before `ready` */
+#endif
 } daemon_state;
+
+#ifdef VS_HAVE_ENGINE
+/* The engine's log lines, into the daemon's log. */
+static void engine_log(void *ctx, vs_log_level level, const char *line)
+{
+    vs_dlog_level l = level == VS_LOG_ERROR  ? VS_DLOG_ERROR
+                      : level == VS_LOG_WARN ? VS_DLOG_WARN
+                      : level == VS_LOG_INFO ? VS_DLOG_INFO
+                                             : VS_DLOG_DEBUG;
+    vs_dlog(l, "engine", "%s", line);
+}
+
+static void engine_options(const options *o, vs_engine_options *eo)
+{
+    vs_engine_options_init(eo, o->data_dir);
+    if (strncmp(o->sync, "interval:", 9) == 0) {
+        eo->sync = VS_SYNC_INTERVAL;
+        eo->sync_interval_ms = (uint32_t)strtoul(o->sync + 9, NULL, 10);
+    }
+    eo->write_queue_cap = (uint32_t)o->queue_depth * 16;
+    eo->search_queue_cap = (uint32_t)o->queue_depth;
+    eo->max_batch = (uint32_t)o->max_batch;
+    eo->max_wait_us = (uint32_t)o->max_wait_us;
+    eo->max_seq_wait_ms = (uint32_t)o->max_seq_wait_ms;
+    if (strncmp(o->device, "cuda:", 5) == 0) {
+        eo->index.device = VS_DEVICE_CUDA;
+        eo->index.device_ordinal = atoi(o->device + 5);
+    }
+    eo->log = engine_log;
+}
+
+/* Recovery runs here, off the loop, so that health checks and /readyz answer meanwhile. */
+static void *open_engine(void *arg)
+{
+    daemon_state *d = arg;
+    vs_engine_options eo;
+    engine_options(d->o, &eo);
+    vs_status st;
+    uint64_t t0 = vs_rpc_now_ns();
+    VS_LOGI("main", "recovering %s", d->o->data_dir);
+    if (vs_engine_open(&eo, &d->engine, &st) != VS_OK) {
+        VS_LOGE("main", "cannot open the data dir %s: %s", d->o->data_dir, st.msg);
+        atomic_store(&d->open_failed, true);
+        event_base_loopexit(d->base, NULL);
+        return NULL;
+    }
+    vs_api_set_engine(d->api, d->engine);
+    atomic_store(&d->ready, true);
+    VS_LOGI("main", "ready: recovered to seq %llu in %.2f s", (unsigned long long)vs_engine_last_acked_seq(d->engine),
+            (double)(vs_rpc_now_ns() - t0) / 1e9);
+    return NULL;
+}
+#endif
 
 static void rpc_drained(void *arg)
 {
@@ -379,8 +444,10 @@ static int serve(options *o)
     if (o->auth_token_file[0] && read_token(o->auth_token_file, token, sizeof token) != 0) return 1;
     signal(SIGPIPE, SIG_IGN);
 
-    daemon_state d = {.grace_ms = (uint32_t)o->shutdown_grace_ms};
+    daemon_state d = {.grace_ms = (uint32_t)o->shutdown_grace_ms, .o = o};
     atomic_init(&d.ready, false);
+    atomic_init(&d.open_failed, false);
+    evthread_use_pthreads();
     vs_metrics *metrics = vs_metrics_create();
     d.base = event_base_new();
     if (!metrics || !d.base) {
@@ -398,9 +465,28 @@ static int serve(options *o)
     vs_rpc_test_service *test_svc = NULL;
     vs_admin *admin = NULL;
     int rc = 1, port = 0, admin_port = 0;
+#ifdef VS_HAVE_ENGINE
+    pthread_t opener;
+    bool opener_started = false;
+#endif
     if (vs_rpc_server_create(d.base, &ro, &d.rpc, &st) != VS_OK) goto out;
     if (vs_rpc_add_health(d.rpc, &d.ready, &st) != VS_OK) goto out;
     if (o->enable_test_service && vs_rpc_add_test_service(d.rpc, &test_svc, &st) != VS_OK) goto out;
+#ifdef VS_HAVE_ENGINE
+    vs_api_limits lim = {
+        .max_k = (uint32_t)o->max_k,
+        .max_batch_queries = (uint32_t)o->max_batch_queries,
+        .max_batch_results = o->max_batch_results,
+        .max_terms = (uint32_t)o->max_terms,
+        .max_term_vectors = (uint32_t)o->max_term_vectors,
+        .max_dim = (uint32_t)o->max_dim,
+        .max_filter_bytes = (uint32_t)o->max_filter_bytes,
+        .max_filter_depth = (uint32_t)o->max_filter_depth,
+        .worker_queue = (uint32_t)o->queue_depth,
+        .device = o->device,
+    };
+    if (vs_api_create(d.rpc, &lim, metrics, &d.api, &st) != VS_OK) goto out;
+#endif
     if (vs_rpc_server_listen(d.rpc, o->bind, (int)o->port, &port, &st) != VS_OK) goto out;
     if (vs_admin_start(d.base, o->bind, (int)o->admin_port, metrics, &d.ready, &admin_port, &admin, &st) != VS_OK)
         goto out;
@@ -411,18 +497,37 @@ static int serve(options *o)
     /* Tests parse this line for the ports (they start the daemon with port 0). */
     VS_LOGI("main", "listening on %s: grpc port %d, admin port %d, data dir %s, device %s, sync %s%s",
             o->bind, port, admin_port, o->data_dir, o->device, o->sync, token[0] ? ", bearer auth on" : "");
+#ifdef VS_HAVE_ENGINE
+    if (pthread_create(&opener, NULL, open_engine, &d) == 0) {
+        opener_started = true;
+    } else {
+        vs_status_set(&st, VS_ERR_RESOURCE_EXHAUSTED, "cannot start the recovery thread");
+        goto out;
+    }
+#else
     atomic_store(&d.ready, true);
-    VS_LOGI("main", "ready");
+    VS_LOGI("main", "ready (no engine in this build: only the health and test services)");
+#endif
     event_base_dispatch(d.base);
     atomic_store(&d.ready, false);
     event_free(sigterm);
     event_free(sigint);
-    rc = 0;
+    rc = atomic_load(&d.open_failed) ? 1 : 0;
+    vs_status_set(&st, VS_ERR_UNAVAILABLE, "recovery failed");
 out:
     if (rc != 0) VS_LOGE("main", "%s", st.msg);
     vs_admin_stop(admin);
     /* Handlers still working finish into the server's queue: stop them before it goes. */
     vs_rpc_test_service_destroy(test_svc);
+#ifdef VS_HAVE_ENGINE
+    if (opener_started) pthread_join(opener, NULL);
+    vs_api_stop(d.api);
+    if (d.engine) {
+        VS_LOGI("main", "closing the engine (flush and fsync)");
+        vs_engine_close(d.engine);
+    }
+    vs_api_destroy(d.api);
+#endif
     vs_rpc_server_destroy(d.rpc);
     event_base_free(d.base);
     vs_metrics_destroy(metrics);

@@ -1,6 +1,7 @@
 # vecscand: the daemon (server/rpc, server/admin, server/main.c). Included from the top level after
 # proto/ (vs_proto) and server/engine; tests come with tests/unit/rpc.cmake.
 find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
 pkg_check_modules(NGHTTP2 REQUIRED IMPORTED_TARGET libnghttp2)
 pkg_check_modules(LIBEVENT REQUIRED IMPORTED_TARGET libevent_core libevent_extra libevent_pthreads)
 
@@ -22,3 +23,11 @@ target_link_libraries(vs_rpc PUBLIC vs_proto vs_common PkgConfig::NGHTTP2 PkgCon
 add_executable(vecscand ${VS_SERVER_DIR}/main.c)
 target_link_libraries(vecscand PRIVATE vs_rpc)
 install(TARGETS vecscand RUNTIME DESTINATION bin)
+
+# The public API on the engine, when the engine is part of the build.
+if(TARGET vs_engine)
+  add_library(vs_api STATIC ${VS_SERVER_DIR}/rpc/svc_vecscan.c)
+  target_link_libraries(vs_api PUBLIC vs_rpc vs_engine)
+  target_compile_definitions(vecscand PRIVATE VS_HAVE_ENGINE=1)
+  target_link_libraries(vecscand PRIVATE vs_api)
+endif()

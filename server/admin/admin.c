@@ -18,7 +18,7 @@ struct vs_admin {
     struct evhttp *http;
     vs_metrics *metrics;
     const atomic_bool *ready;
-    vs_metric *scrapes;
+    vs_metrics_cell *scrapes;
 };
 
 static void reply_text(struct evhttp_request *req, int code, const char *reason, const char *body)
@@ -50,7 +50,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         if (atomic_load(a->ready)) reply_text(req, 200, "OK", "ready\n");
         else reply_text(req, 503, "Service Unavailable", "not ready: recovering or shutting down\n");
     } else if (strcmp(path, "/metrics") == 0) {
-        vs_metric_add(a->scrapes, 1);
+        vs_metrics_add(a->scrapes, 1);
         size_t len;
         char *text = vs_metrics_render(a->metrics, &len);
         if (!text) {
@@ -106,8 +106,8 @@ vs_err vs_admin_start(struct event_base *base, const char *host, int port, vs_me
         *bound_port = ss.ss_family == AF_INET6 ? ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)
                                                : ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
-    a->scrapes = vs_metric_child(vs_metrics_family(metrics, "vecscan_admin_scrapes_total",
-                                                   "Scrapes of /metrics", VS_METRIC_COUNTER, "", NULL, 0));
+    a->scrapes = vs_metrics_child(vs_metrics_family(metrics, "vecscan_admin_scrapes_total",
+                                                   "Scrapes of /metrics", VS_METRICS_COUNTER, "", NULL, 0));
     *out = a;
     return VS_OK;
 }

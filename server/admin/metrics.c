@@ -15,25 +15,25 @@
 
 #define MAX_LABELS 4
 
-struct vs_metric {
-    vs_metric_family *fam;
+struct vs_metrics_cell {
+    vs_metrics_fam *fam;
     char *values[MAX_LABELS];
     double value;         /* counter, gauge */
     double sum;           /* histogram */
     unsigned long long count;
     unsigned long long *buckets; /* histogram: per bucket (not cumulative) */
-    vs_metric *next;
+    vs_metrics_cell *next;
 };
 
-struct vs_metric_family {
+struct vs_metrics_fam {
     char *name, *help;
-    vs_metric_type type;
+    vs_metrics_type type;
     int n_labels;
     char *labels[MAX_LABELS];
     double *bounds;
     size_t n_bounds;
     pthread_mutex_t mu;
-    vs_metric *children, **tail;
+    vs_metrics_cell *children, **tail;
 };
 
 typedef struct collector {
@@ -43,7 +43,7 @@ typedef struct collector {
 
 struct vs_metrics {
     pthread_mutex_t mu; /* families and collectors lists */
-    vs_metric_family **fams;
+    vs_metrics_fam **fams;
     size_t n_fams, cap_fams;
     collector *cols;
     size_t n_cols, cap_cols;
@@ -60,11 +60,11 @@ vs_metrics *vs_metrics_create(void)
     return m;
 }
 
-static void family_free(vs_metric_family *f)
+static void family_free(vs_metrics_fam *f)
 {
-    vs_metric *c = f->children;
+    vs_metrics_cell *c = f->children;
     while (c) {
-        vs_metric *n = c->next;
+        vs_metrics_cell *n = c->next;
         for (int i = 0; i < f->n_labels; i++) free(c->values[i]);
         free(c->buckets);
         free(c);
@@ -88,8 +88,8 @@ void vs_metrics_destroy(vs_metrics *m)
     free(m);
 }
 
-vs_metric_family *vs_metrics_family(vs_metrics *m, const char *name, const char *help,
-                                    vs_metric_type type, const char *labels,
+vs_metrics_fam *vs_metrics_family(vs_metrics *m, const char *name, const char *help,
+                                    vs_metrics_type type, const char *labels,
                                     const double *buckets, size_t n_buckets)
 {
     if (!m) return NULL;
@@ -100,7 +100,7 @@ vs_metric_family *vs_metrics_family(vs_metrics *m, const char *name, const char 
             return m->fams[i];
         }
     }
-    vs_metric_family *f = calloc(1, sizeof *f);
+    vs_metrics_fam *f = calloc(1, sizeof *f);
     if (!f) goto fail;
     pthread_mutex_init(&f->mu, NULL);
     f->tail = &f->children;
@@ -120,7 +120,7 @@ vs_metric_family *vs_metrics_family(vs_metrics *m, const char *name, const char 
             if (*p == ',') p++;
         }
     }
-    if (type == VS_METRIC_HISTOGRAM) {
+    if (type == VS_METRICS_HISTOGRAM) {
         if (!buckets || n_buckets == 0) {
             buckets = default_bounds;
             n_buckets = sizeof default_bounds / sizeof default_bounds[0];
@@ -132,7 +132,7 @@ vs_metric_family *vs_metrics_family(vs_metrics *m, const char *name, const char 
     }
     if (m->n_fams == m->cap_fams) {
         size_t cap = m->cap_fams ? m->cap_fams * 2 : 16;
-        vs_metric_family **nf = realloc(m->fams, cap * sizeof *nf);
+        vs_metrics_fam **nf = realloc(m->fams, cap * sizeof *nf);
         if (!nf) goto fail_f;
         m->fams = nf;
         m->cap_fams = cap;
@@ -147,11 +147,11 @@ fail:
     return NULL;
 }
 
-vs_metric *vs_metric_childv(vs_metric_family *f, const char *const *values)
+vs_metrics_cell *vs_metrics_childv(vs_metrics_fam *f, const char *const *values)
 {
     if (!f) return NULL;
     pthread_mutex_lock(&f->mu);
-    vs_metric *c;
+    vs_metrics_cell *c;
     for (c = f->children; c; c = c->next) {
         int i;
         for (i = 0; i < f->n_labels; i++)
@@ -165,7 +165,7 @@ vs_metric *vs_metric_childv(vs_metric_family *f, const char *const *values)
         c->values[i] = strdup(values[i] ? values[i] : "");
         if (!c->values[i]) goto fail;
     }
-    if (f->type == VS_METRIC_HISTOGRAM) {
+    if (f->type == VS_METRICS_HISTOGRAM) {
         c->buckets = calloc(f->n_bounds + 1, sizeof *c->buckets);
         if (!c->buckets) goto fail;
     }
@@ -181,7 +181,7 @@ fail:
     return NULL;
 }
 
-vs_metric *vs_metric_child(vs_metric_family *f, ...)
+vs_metrics_cell *vs_metrics_child(vs_metrics_fam *f, ...)
 {
     if (!f) return NULL;
     const char *values[MAX_LABELS] = {0};
@@ -189,10 +189,10 @@ vs_metric *vs_metric_child(vs_metric_family *f, ...)
     va_start(ap, f);
     for (int i = 0; i < f->n_labels; i++) values[i] = va_arg(ap, const char *);
     va_end(ap);
-    return vs_metric_childv(f, values);
+    return vs_metrics_childv(f, values);
 }
 
-void vs_metric_add(vs_metric *c, double v)
+void vs_metrics_add(vs_metrics_cell *c, double v)
 {
     if (!c) return;
     pthread_mutex_lock(&c->fam->mu);
@@ -200,7 +200,7 @@ void vs_metric_add(vs_metric *c, double v)
     pthread_mutex_unlock(&c->fam->mu);
 }
 
-void vs_metric_set(vs_metric *c, double v)
+void vs_metrics_set(vs_metrics_cell *c, double v)
 {
     if (!c) return;
     pthread_mutex_lock(&c->fam->mu);
@@ -208,10 +208,10 @@ void vs_metric_set(vs_metric *c, double v)
     pthread_mutex_unlock(&c->fam->mu);
 }
 
-void vs_metric_observe(vs_metric *c, double v)
+void vs_metrics_observe(vs_metrics_cell *c, double v)
 {
     if (!c || !c->buckets) return;
-    vs_metric_family *f = c->fam;
+    vs_metrics_fam *f = c->fam;
     size_t b = 0;
     while (b < f->n_bounds && v > f->bounds[b]) b++;
     pthread_mutex_lock(&f->mu);
@@ -276,7 +276,7 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
 }
 
 /* Label values escape backslash, double quote and newline. */
-static void sb_labels(sbuf *b, const vs_metric_family *f, const vs_metric *c, const char *le)
+static void sb_labels(sbuf *b, const vs_metrics_fam *f, const vs_metrics_cell *c, const char *le)
 {
     if (f->n_labels == 0 && !le) return;
     sb_printf(b, "{");
@@ -319,13 +319,13 @@ char *vs_metrics_render(vs_metrics *m, size_t *len)
 
     pthread_mutex_lock(&m->mu);
     for (size_t i = 0; i < m->n_fams; i++) {
-        vs_metric_family *f = m->fams[i];
+        vs_metrics_fam *f = m->fams[i];
         pthread_mutex_lock(&f->mu);
         if (f->children) {
             sb_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name, types[f->type]);
         }
-        for (vs_metric *c = f->children; c; c = c->next) {
-            if (f->type != VS_METRIC_HISTOGRAM) {
+        for (vs_metrics_cell *c = f->children; c; c = c->next) {
+            if (f->type != VS_METRICS_HISTOGRAM) {
                 sb_printf(&b, "%s", f->name);
                 sb_labels(&b, f, c, NULL);
                 sb_value(&b, c->value);

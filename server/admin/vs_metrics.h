@@ -7,9 +7,9 @@
  * pointer and update it from any thread without a lookup. Collectors run at each scrape to set
  * gauges from state kept elsewhere (rows per collection, applied seq).
  *
- *   vs_metric_family *f = vs_metrics_family(reg, "vecscan_rpc_requests_total", "Calls served",
- *                                           VS_METRIC_COUNTER, "method,code", NULL, 0);
- *   vs_metric_add(vs_metric_child(f, "Search", "OK"), 1);
+ *   vs_metrics_fam *f = vs_metrics_family(reg, "vecscan_rpc_requests_total", "Calls served",
+ *                                           VS_METRICS_COUNTER, "method,code", NULL, 0);
+ *   vs_metrics_add(vs_metrics_child(f, "Search", "OK"), 1);
  */
 #ifndef VS_METRICS_H
 #define VS_METRICS_H
@@ -17,10 +17,10 @@
 #include <stddef.h>
 
 typedef struct vs_metrics vs_metrics;
-typedef struct vs_metric_family vs_metric_family;
-typedef struct vs_metric vs_metric;
+typedef struct vs_metrics_fam vs_metrics_fam;
+typedef struct vs_metrics_cell vs_metrics_cell;
 
-typedef enum vs_metric_type { VS_METRIC_COUNTER = 0, VS_METRIC_GAUGE, VS_METRIC_HISTOGRAM } vs_metric_type;
+typedef enum vs_metrics_type { VS_METRICS_COUNTER = 0, VS_METRICS_GAUGE, VS_METRICS_HISTOGRAM } vs_metrics_type;
 
 /* A new, empty registry; the caller's, freed with vs_metrics_destroy. NULL when out of memory. */
 vs_metrics *vs_metrics_create(void);
@@ -29,18 +29,18 @@ void vs_metrics_destroy(vs_metrics *m);
 /* The family `name` (created on first call; a later call with the same name returns it). labels:
  * comma-separated label names, "" or NULL for none (at most 4). buckets: ascending upper bounds
  * for a histogram (copied; NULL: a latency ladder in seconds from 50 us to 10 s). */
-vs_metric_family *vs_metrics_family(vs_metrics *m, const char *name, const char *help,
-                                    vs_metric_type type, const char *labels,
+vs_metrics_fam *vs_metrics_family(vs_metrics *m, const char *name, const char *help,
+                                    vs_metrics_type type, const char *labels,
                                     const double *buckets, size_t n_buckets);
 /* The child for these label values (as many as the family has labels). Thread-safe. NULL only
  * when out of memory; the update functions accept NULL and do nothing. */
-vs_metric *vs_metric_child(vs_metric_family *f, ...);
+vs_metrics_cell *vs_metrics_child(vs_metrics_fam *f, ...);
 /* Same, the values as an array. */
-vs_metric *vs_metric_childv(vs_metric_family *f, const char *const *values);
+vs_metrics_cell *vs_metrics_childv(vs_metrics_fam *f, const char *const *values);
 
-void vs_metric_add(vs_metric *c, double v);     /* counter or gauge */
-void vs_metric_set(vs_metric *c, double v);     /* gauge (or a counter mirrored from elsewhere) */
-void vs_metric_observe(vs_metric *c, double v); /* histogram */
+void vs_metrics_add(vs_metrics_cell *c, double v);     /* counter or gauge */
+void vs_metrics_set(vs_metrics_cell *c, double v);     /* gauge (or a counter mirrored from elsewhere) */
+void vs_metrics_observe(vs_metrics_cell *c, double v); /* histogram */
 
 /* fn(m, ctx) runs at the start of every vs_metrics_render, to set gauges. */
 void vs_metrics_add_collector(vs_metrics *m, void (*fn)(vs_metrics *m, void *ctx), void *ctx);

@@ -147,8 +147,8 @@ struct vs_rpc_server {
     void *done_ctx;
     int grace_phase;
     /* metrics */
-    vs_metric_family *m_requests, *m_latency, *m_msgs_in, *m_msgs_out;
-    vs_metric *m_conns, *m_active;
+    vs_metrics_fam *m_requests, *m_latency, *m_msgs_in, *m_msgs_out;
+    vs_metrics_cell *m_conns, *m_active;
 };
 
 static void conn_flush(conn *c);
@@ -239,7 +239,7 @@ static void process(completion *cp)
     case C_SEND:
         if (st && !st->local_done) {
             evbuffer_add(st->out, cp->data, cp->len);
-            vs_metric_add(vs_metric_child(call->srv->m_msgs_out, call->me->label), 1);
+            vs_metrics_add(vs_metrics_child(call->srv->m_msgs_out, call->me->label), 1);
             stream_submit(st); /* headers go out with the first message */
         }
         break;
@@ -428,14 +428,14 @@ static void stream_end(stream *st, int code, char *msg)
         vs_rpc_call *call = st->call;
         double secs = (double)(vs_rpc_now_ns() - call->start_ns) / 1e9;
         const char *cname = vs_grpc_code_name(code);
-        vs_metric_add(vs_metric_child(s->m_requests, call->me->label, cname), 1);
-        vs_metric_observe(vs_metric_child(s->m_latency, call->me->label, cname), secs);
+        vs_metrics_add(vs_metrics_child(s->m_requests, call->me->label, cname), 1);
+        vs_metrics_observe(vs_metrics_child(s->m_latency, call->me->label, cname), secs);
         s->active_calls--;
-        vs_metric_set(s->m_active, (double)s->active_calls);
+        vs_metrics_set(s->m_active, (double)s->active_calls);
         if (code != VS_GRPC_OK)
             VS_LOGD("rpc", "%s %s -> %s %s", st->c->peer, call->me->label, cname, msg ? msg : "");
     } else {
-        vs_metric_add(vs_metric_child(s->m_requests, "unknown", vs_grpc_code_name(code)), 1);
+        vs_metrics_add(vs_metrics_child(s->m_requests, "unknown", vs_grpc_code_name(code)), 1);
     }
     if (!st->resp_submitted && evbuffer_get_length(st->out) == 0) {
         /* Trailers-only response: one HEADERS frame with END_STREAM. */
@@ -549,7 +549,7 @@ static void stream_start(stream *st)
     call->start_ns = vs_rpc_now_ns();
     st->call = call;
     s->active_calls++;
-    vs_metric_set(s->m_active, (double)s->active_calls);
+    vs_metrics_set(s->m_active, (double)s->active_calls);
     if (st->has_timeout) {
         call->deadline_ns = call->start_ns + st->timeout_ns;
         st->deadline_ev = evtimer_new(s->base, deadline_cb, st);
@@ -574,7 +574,7 @@ static void stream_message(stream *st, uint8_t *msg, size_t len)
 {
     vs_rpc_call *call = st->call;
     st->n_msgs++;
-    vs_metric_add(vs_metric_child(st->c->srv->m_msgs_in, st->me->label), 1);
+    vs_metrics_add(vs_metrics_child(st->c->srv->m_msgs_in, st->me->label), 1);
     if (st->me->m.kind == VS_RPC_UNARY) {
         if (st->n_msgs > 1) {
             free(msg);
@@ -642,8 +642,8 @@ static void stream_free(stream *st)
         if (!st->local_done) {
             /* The stream went away under a running call (reset, connection lost). */
             c->srv->active_calls--;
-            vs_metric_set(c->srv->m_active, (double)c->srv->active_calls);
-            vs_metric_add(vs_metric_child(c->srv->m_requests, call->me->label, "CANCELLED"), 1);
+            vs_metrics_set(c->srv->m_active, (double)c->srv->active_calls);
+            vs_metrics_add(vs_metrics_child(c->srv->m_requests, call->me->label, "CANCELLED"), 1);
         }
         atomic_store(&call->cancelled, true);
         call->st = NULL;
@@ -806,7 +806,7 @@ static void conn_free(conn *c)
     else s->conns = c->next;
     if (c->next) c->next->prev = c->prev;
     s->n_conns--;
-    vs_metric_set(s->m_conns, (double)s->n_conns);
+    vs_metrics_set(s->m_conns, (double)s->n_conns);
     nghttp2_session_del(c->h2);
     bufferevent_free(c->bev);
     VS_LOGD("rpc", "connection from %s closed", c->peer);
@@ -920,7 +920,7 @@ vs_err vs_rpc_server_adopt(vs_rpc_server *s, struct bufferevent *bev, vs_status 
     if (s->conns) s->conns->prev = c;
     s->conns = c;
     s->n_conns++;
-    vs_metric_set(s->m_conns, (double)s->n_conns);
+    vs_metrics_set(s->m_conns, (double)s->n_conns);
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     VS_LOGD("rpc", "connection from %s", c->peer);
@@ -995,19 +995,19 @@ vs_err vs_rpc_server_create(struct event_base *base, const vs_rpc_options *opt, 
     }
     vs_metrics *m = o->metrics;
     s->m_requests = vs_metrics_family(m, "vecscan_rpc_requests_total", "gRPC calls ended, by method and status code",
-                                      VS_METRIC_COUNTER, "method,code", NULL, 0);
+                                      VS_METRICS_COUNTER, "method,code", NULL, 0);
     s->m_latency = vs_metrics_family(m, "vecscan_rpc_latency_seconds", "gRPC call latency from headers to status",
-                                     VS_METRIC_HISTOGRAM, "method,code", NULL, 0);
+                                     VS_METRICS_HISTOGRAM, "method,code", NULL, 0);
     s->m_msgs_in = vs_metrics_family(m, "vecscan_rpc_messages_received_total", "gRPC messages received",
-                                     VS_METRIC_COUNTER, "method", NULL, 0);
+                                     VS_METRICS_COUNTER, "method", NULL, 0);
     s->m_msgs_out = vs_metrics_family(m, "vecscan_rpc_messages_sent_total", "gRPC messages sent",
-                                      VS_METRIC_COUNTER, "method", NULL, 0);
-    s->m_conns = vs_metric_child(vs_metrics_family(m, "vecscan_rpc_connections", "Open HTTP/2 connections",
-                                                   VS_METRIC_GAUGE, "", NULL, 0));
-    s->m_active = vs_metric_child(vs_metrics_family(m, "vecscan_rpc_active_calls", "gRPC calls in flight",
-                                                    VS_METRIC_GAUGE, "", NULL, 0));
-    vs_metric_set(s->m_conns, 0);
-    vs_metric_set(s->m_active, 0);
+                                      VS_METRICS_COUNTER, "method", NULL, 0);
+    s->m_conns = vs_metrics_child(vs_metrics_family(m, "vecscan_rpc_connections", "Open HTTP/2 connections",
+                                                   VS_METRICS_GAUGE, "", NULL, 0));
+    s->m_active = vs_metrics_child(vs_metrics_family(m, "vecscan_rpc_active_calls", "gRPC calls in flight",
+                                                    VS_METRICS_GAUGE, "", NULL, 0));
+    vs_metrics_set(s->m_conns, 0);
+    vs_metrics_set(s->m_active, 0);
     *out = s;
     return VS_OK;
 }

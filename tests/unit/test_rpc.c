@@ -507,10 +507,10 @@ static void test_wire(void)
     vs_grpc_reader_free(&rd);
     /* Metrics render. */
     vs_metrics *mx = vs_metrics_create();
-    vs_metric_family *f = vs_metrics_family(mx, "t_total", "help", VS_METRIC_COUNTER, "a,b", NULL, 0);
-    vs_metric_add(vs_metric_child(f, "x\"y", "z"), 2);
-    vs_metric_family *h = vs_metrics_family(mx, "t_seconds", "h", VS_METRIC_HISTOGRAM, "", NULL, 0);
-    vs_metric_observe(vs_metric_child(h), 0.003);
+    vs_metrics_fam *f = vs_metrics_family(mx, "t_total", "help", VS_METRICS_COUNTER, "a,b", NULL, 0);
+    vs_metrics_add(vs_metrics_child(f, "x\"y", "z"), 2);
+    vs_metrics_fam *h = vs_metrics_family(mx, "t_seconds", "h", VS_METRICS_HISTOGRAM, "", NULL, 0);
+    vs_metrics_observe(vs_metrics_child(h), 0.003);
     size_t len;
     char *txt = vs_metrics_render(mx, &len);
     CHECK(txt && strstr(txt, "t_total{a=\"x\\\"y\",b=\"z\"} 2\n"));
