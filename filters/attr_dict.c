@@ -81,7 +81,7 @@ static uint32_t vs_dict_probe(const vs_attr_dict *d, const char *s, size_t len, 
         if (e == 0)
             return i;
         uint32_t c = e - 1;
-        if (d->hash[c] == h && d->len[c] == len && memcmp(d->ptr[c], s, len) == 0)
+        if (d->hash[c] == h && d->len[c] == len && (len == 0 || memcmp(d->ptr[c], s, len) == 0))
             return i;
         i = (i + 1) & d->mask;
     }

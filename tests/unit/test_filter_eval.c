@@ -542,7 +542,9 @@ static void check_expr(world *w, const expr *e, uint64_t n_bits, vs_filter_resul
     vs_filter *f = NULL;
     vs_status st = {0};
     vs_err err = vs_filter_parse(vs_attr_store_schema(w->s), b.p, b.len,
-                                 &(vs_filter_limits){.max_len = 1u << 20}, &f, &st);
+                                 &(vs_filter_limits){.max_len = 1u << 20,
+                                                     .max_depth = VS_FILTER_DEPTH_CEILING},
+                                 &f, &st);
     CHECKF(err == VS_OK, "'%s': %s", b.p, st.msg);
     if (err) {
         free(b.p);
@@ -677,6 +679,42 @@ static void property(const char *name, uint32_t n, uint32_t bin_min, double p_ta
            name, (unsigned long long)t.exprs, (unsigned long long)t.lists,
            (unsigned long long)t.bitmaps, (unsigned long long)t.sparse,
            t.exprs ? (double)t.passing / (double)t.exprs : 0.0);
+    free(want);
+    vs_filter_result_destroy(res);
+    world_free(&w);
+}
+
+/* Filters nested far past the default limit (the ceiling a caller may raise it to) evaluate by
+ * every path like the naive tree: the evaluator's recursion follows the AST, which the parser
+ * bounded. */
+static void test_deep(void)
+{
+    world w;
+    world_init(&w, 70000, 8, 99);
+    w.p_color = w.p_kind = w.p_price = w.p_ts = 0.7;
+    for (uint32_t s = 0; s < w.n; s += 1 + (uint32_t)vs_rng_below(&w.r, 3)) {
+        upsert(&w, s);
+        set_live(&w, s, true);
+    }
+    vs_filter_result *res = vs_filter_result_create();
+    bool *want = malloc((w.n + 70000) * sizeof *want);
+    tally t = {0};
+    for (int shape = 0; shape < 3; shape++) {
+        expr *e = gen(&w.r, 0);
+        for (int level = 0; level < 100; level++) {
+            expr *up = calloc(1, sizeof *up);
+            int k = shape == 0 ? level % 3 : shape == 1 ? level % 2 : 2;
+            up->k = k == 0 ? E_AND : k == 1 ? E_OR : E_NOT;
+            up->nk = up->k == E_NOT ? 1 : 2;
+            up->kid[0] = e;
+            if (up->nk == 2)
+                up->kid[1] = gen(&w.r, 0);
+            e = up;
+        }
+        check_expr(&w, e, w.n, res, want, &t);
+        free_expr(e);
+    }
+    CHECK(t.exprs == 3);
     free(want);
     vs_filter_result_destroy(res);
     world_free(&w);
@@ -997,6 +1035,7 @@ static void timings(void)
 int main(void)
 {
     test_cases();
+    test_deep();
     /* dense data, tiny bins (splits and merges all the time), many rounds */
     property("dense", 3000, 8, 0.9, 0.9, 2500, 6, 400, 11);
     /* sparse presence, few live items spread over three 65536-slot blocks */
