@@ -114,7 +114,7 @@ class Daemon:
                 m = re.search(r"grpc port (\d+), admin port (\d+)", line)
                 if m:
                     self.port, self.admin_port = int(m.group(1)), int(m.group(2))
-                if " ready" in line or "ERROR" in line:
+                if "main: ready" in line or "ERROR" in line:
                     ready.set()
             ready.set()
 
