@@ -47,6 +47,8 @@ typedef struct vs_store {
     rocksdb_readoptions_t *ro;
     vs_log_fn log;
     void *log_ctx;
+    _Atomic int write_failed; /* a write or sync failed: RocksDB takes no more writes (not even
+                                 a FlushWAL, which its assertions refuse) */
     uint64_t last_seq;     /* meta "last_seq" when opened */
     uint32_t next_coll_id; /* meta "next_coll_id" when opened */
 } vs_store;

@@ -336,7 +336,7 @@ static void trim_behind(vs_store *s)
         vs_elog(s->log, s->log_ctx, VS_LOG_WARN, "snapshot: %s", st.msg);
         return;
     }
-    if (n >= KEEP_SNAPSHOTS) {
+    if (n >= KEEP_SNAPSHOTS && !atomic_load(&s->write_failed)) {
         uint64_t upto = seqs[KEEP_SNAPSHOTS - 1];
         char k0[8], k1[8];
         vs_store_seq_key(0, k0);
@@ -830,6 +830,8 @@ out:
 /* Writes one snapshot under the engine's write lock and records the outcome. */
 static vs_err snapshot_now(vs_engine *e, uint64_t *seq, vs_status *st)
 {
+    if (atomic_load(&e->store->write_failed))
+        return vs_status_set(st, VS_ERR_UNAVAILABLE, "no snapshot while writes are stopped");
     pthread_mutex_lock(&e->sn_write_mu);
     uint64_t pending = atomic_load(&e->log_since_snapshot);
     uint64_t s = 0;

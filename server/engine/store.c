@@ -285,7 +285,10 @@ vs_err vs_store_open(const char *dir, vs_log_fn log, void *log_ctx, vs_store **o
     rocksdb_options_set_create_missing_column_families(s->opts, 1);
     rocksdb_options_set_max_background_jobs(s->opts, 2);
     rocksdb_options_set_max_total_wal_size(s->opts, 256u << 20);
-    rocksdb_options_set_info_log_level(s->opts, 2 /* WARN */);
+    /* FATAL only: RocksDB's own LOG file lives on the same disk, and after a failed append to it
+     * (disk full) the Debian build's assertions abort on the next one; our errors come back
+     * through the write path anyway. */
+    rocksdb_options_set_info_log_level(s->opts, 4 /* FATAL */);
     rocksdb_options_set_keep_log_file_num(s->opts, 2);
     const char *names[VS_CF_COUNT];
     const rocksdb_options_t *cfo[VS_CF_COUNT];
@@ -337,7 +340,8 @@ void vs_store_close(vs_store *s)
         return;
     if (s->db) {
         char *err = NULL;
-        rocksdb_flush_wal(s->db, 1, &err);
+        if (!atomic_load(&s->write_failed))
+            rocksdb_flush_wal(s->db, 1, &err);
         rocksdb_free(err);
         for (int i = 0; i < VS_CF_COUNT; i++)
             if (s->cf[i])

@@ -69,6 +69,7 @@ vs_err vs_writer_check(vs_engine *e, vs_status *st)
 /* Stops the writer for good with code and reason (the first failure wins). */
 static void writer_fail(vs_engine *e, vs_wstate state, vs_err code, const char *msg)
 {
+    atomic_store(&e->store->write_failed, 1);
     pthread_mutex_lock(&e->w_mu);
     if (atomic_load(&e->wstate) == VS_WSTATE_OK) {
         snprintf(e->werr, sizeof e->werr, "%s", msg);
