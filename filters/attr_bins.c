@@ -11,9 +11,10 @@
  *
  * Why bins and not a sorted (value, slot) array: the engine applies attribute patches between every
  * two search batches, and a bin takes an update in O(log bins) plus one bitmap add or remove, where
- * a sorted array needs a memmove. Why not block min/max: slots are reused after deletes, so values
- * are not ordered by slot and block bounds prune nothing on real data (measured in
- * test_filter_eval).
+ * a sorted array needs a memmove. Why not block min/max: it only prunes when values follow slot
+ * order, which slot reuse after deletes breaks. Measured on 1M slots (test_filter_eval): random
+ * values, block min/max ~590 us for any range (as a plain scan), bins 36 us at 0.1% pass, 120 us at
+ * 10%, 490 us at 50%; values in slot order, block min/max ~10 us and bins ~30 us for 10%.
  *
  * Bins split at the median when they grow past max(bin_min, present / 256), so a column holds a few
  * hundred bins and an edge bin is small. A bin whose values are all equal cannot split; it is then
