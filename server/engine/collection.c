@@ -427,7 +427,7 @@ vs_err vs_coll_apply_put(vs_coll *c, const vs_eitem *it, vs_status *st)
 vs_err vs_coll_apply_puts(vs_coll *c, vs_eitem *const *items, size_t n, vs_status *st)
 {
     enum { STACK = 64 };
-    vs_item_vectors sv[STACK];
+    vs_item_vectors sv[STACK] = {{0}};
     uint32_t ss[STACK];
     vs_item_vectors *iv = n <= STACK ? sv : malloc(n * sizeof *iv);
     uint32_t *slots = n <= STACK ? ss : malloc(n * sizeof *slots);

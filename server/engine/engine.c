@@ -529,7 +529,7 @@ static vs_err build_wreq(vs_engine *e, const char *collection, const vs_mutation
 vs_err vs_engine_write(vs_engine *e, const char *collection, const vs_mutation *m, size_t n,
                        vs_write_cb cb, void *ctx, vs_status *st)
 {
-    vs_wreq *r;
+    vs_wreq *r = NULL;
     vs_err rc = build_wreq(e, collection, m, n, &r, st);
     if (rc)
         return rc;
@@ -544,7 +544,7 @@ vs_err vs_engine_write(vs_engine *e, const char *collection, const vs_mutation *
 vs_err vs_engine_write_wait(vs_engine *e, const char *collection, const vs_mutation *m, size_t n,
                             uint64_t *last_seq, bool *existed, vs_status *st)
 {
-    vs_wreq *r;
+    vs_wreq *r = NULL;
     vs_err rc = build_wreq(e, collection, m, n, &r, st);
     if (rc)
         return rc;
@@ -676,7 +676,7 @@ fail:
 vs_err vs_engine_search(vs_engine *e, const vs_search_request *req, vs_search_cb cb, void *ctx,
                         vs_status *st)
 {
-    vs_sreq *r;
+    vs_sreq *r = NULL;
     vs_err rc = build_sreq(e, req, &r, st);
     if (rc)
         return rc;

@@ -72,7 +72,9 @@ static void writer_fail(vs_engine *e, vs_wstate state, vs_err code, const char *
     atomic_store(&e->store->write_failed, 1);
     pthread_mutex_lock(&e->w_mu);
     if (atomic_load(&e->wstate) == VS_WSTATE_OK) {
-        snprintf(e->werr, sizeof e->werr, "%s", msg);
+        size_t l = strnlen(msg, sizeof e->werr - 1); /* long reasons are cut, not refused */
+        memcpy(e->werr, msg, l);
+        e->werr[l] = 0;
         e->werr_code = code;
         atomic_store_explicit(&e->wstate, state, memory_order_release);
         vs_elog(e->opt.log, e->opt.log_ctx, VS_LOG_ERROR, "writer: %s", msg);
