@@ -3,9 +3,10 @@
  *
  * Storage. Each field keeps its encoded rows in chunks of chunk_rows rows, allocated when the index
  * grows and never moved (large allocations are mapped lazily by the C library, so an unused tail of
- * the last chunk costs address space, not memory). i8 rows use the 16-row block layout of
- * kernels.h; the other storages are row-major. Per-row constants sit in their own arrays per chunk
- * (middle, scale, norm2: one array each, so the score epilogue runs as vector loops).
+ * the last chunk costs address space, not memory). Rows are row-major. An i8 row is its codes
+ * (padded to a multiple of 4) followed by its three constants (middle, scale, norm2): d + 12 bytes
+ * read together, so a scan reads exactly the read floor's bytes and a gather of one row touches only
+ * that row's cache lines. The other storages keep their constants in three arrays per chunk.
  *
  * Scan. The batch is cut into passes: a pass is a set of queries whose vectors, per field, fit a
  * query block (QBLOCK vectors), over one row source: every slot (queries without a filter or with a
@@ -44,10 +45,10 @@
 
 typedef struct cpu_field {
     vs_field_layout l;
-    uint32_t row_bytes; /* bytes per row in the chunk layout */
+    uint32_t row_bytes; /* bytes per row in the chunk layout (i8: codes and constants) */
     uint32_t dpad;      /* i8: dim rounded up to 4 */
     uint8_t **codes;    /* per chunk */
-    float **consts;     /* per chunk: middle[rows], then scale[rows], then norm2[rows] */
+    float **consts;     /* per chunk: middle[rows], then scale[rows], then norm2[rows]; NULL for i8 */
 } cpu_field;
 
 typedef struct cpu_store {
@@ -76,7 +77,7 @@ static vs_err cpu_create(const vs_field_layout *fields, uint32_t n_fields, const
         cpu_field *cf = &s->f[f];
         cf->l = fields[f];
         cf->dpad = (fields[f].dim + 3) & ~3u;
-        cf->row_bytes = fields[f].storage == VS_STORAGE_I8 ? cf->dpad : fields[f].code_bytes;
+        cf->row_bytes = fields[f].storage == VS_STORAGE_I8 ? cf->dpad + 3 * sizeof(float) : fields[f].code_bytes;
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     s->n_threads = opt->n_threads ? opt->n_threads : (uint32_t)(cores > 0 ? cores : 1);
@@ -135,8 +136,9 @@ static vs_err cpu_reserve(void *store, uint32_t n_slots, vs_status *st)
         for (uint32_t f = 0; f < s->n_fields; f++) {
             cpu_field *cf = &s->f[f];
             cf->codes[c] = alloc_zeroed((size_t)rows * cf->row_bytes);
-            cf->consts[c] = alloc_zeroed((size_t)rows * 3 * sizeof(float));
-            if (!cf->codes[c] || !cf->consts[c]) {
+            bool inline_consts = cf->l.storage == VS_STORAGE_I8;
+            cf->consts[c] = inline_consts ? NULL : alloc_zeroed((size_t)rows * 3 * sizeof(float));
+            if (!cf->codes[c] || (!inline_consts && !cf->consts[c])) {
                 for (uint32_t g = 0; g <= f; g++) {
                     free(s->f[g].codes[c]);
                     free(s->f[g].consts[c]);
@@ -162,12 +164,13 @@ static vs_err cpu_write_rows(void *store, uint32_t field, const uint32_t *slots,
         if (c >= s->n_chunks)
             return vs_status_set(st, VS_ERR_INTERNAL, "slot %u written before it was reserved", slot);
         const uint8_t *src = (const uint8_t *)codes + i * cf->l.code_bytes;
+        uint8_t *dst = cf->codes[c] + (size_t)r * cf->row_bytes;
+        memcpy(dst, src, cf->l.code_bytes);
         if (cf->l.storage == VS_STORAGE_I8) {
-            int8_t *dst = (int8_t *)cf->codes[c];
-            for (uint32_t k = 0; k < cf->dpad; k++)
-                dst[vs_i8_code_offset(r, k, cf->dpad)] = k < cf->l.dim ? (int8_t)src[k] : 0;
-        } else {
-            memcpy(cf->codes[c] + (size_t)r * cf->row_bytes, src, cf->l.code_bytes);
+            float k3[3] = {consts[i].middle, consts[i].scale, consts[i].norm2};
+            memset(dst + cf->l.dim, 0, cf->dpad - cf->l.dim);
+            memcpy(dst + cf->dpad, k3, sizeof k3);
+            continue;
         }
         cf->consts[c][r] = consts[i].middle;
         cf->consts[c][rows + r] = consts[i].scale;
@@ -176,27 +179,12 @@ static vs_err cpu_write_rows(void *store, uint32_t field, const uint32_t *slots,
     return VS_OK;
 }
 
-/* Copies the codes of slot into dst in plain (not blocked) form. */
-static void row_codes(const cpu_store *s, uint32_t field, uint32_t slot, void *dst)
-{
-    const cpu_field *cf = &s->f[field];
-    uint32_t c = slot >> s->chunk_shift, r = slot & (chunk_rows(s) - 1);
-    if (cf->l.storage == VS_STORAGE_I8) {
-        const int8_t *src = (const int8_t *)cf->codes[c];
-        for (uint32_t k = 0; k < cf->l.dim; k++)
-            ((int8_t *)dst)[k] = src[vs_i8_code_offset(r, k, cf->dpad)];
-    } else {
-        memcpy(dst, cf->codes[c] + (size_t)r * cf->row_bytes, cf->l.code_bytes);
-    }
-}
-
 static void cpu_read_row(void *store, uint32_t field, uint32_t slot, float *out)
 {
     cpu_store *s = store;
     const cpu_field *cf = &s->f[field];
-    uint8_t buf[VS_MAX_DIM * 4];
-    row_codes(s, field, slot, buf);
     uint32_t c = slot >> s->chunk_shift, r = slot & (chunk_rows(s) - 1);
+    const uint8_t *buf = cf->codes[c] + (size_t)r * cf->row_bytes;
     /* decode with the same arithmetic as encode.c's vs_decode_row */
     switch (cf->l.storage) {
     case VS_STORAGE_F32: memcpy(out, buf, cf->l.dim * sizeof(float)); break;
@@ -205,10 +193,13 @@ static void cpu_read_row(void *store, uint32_t field, uint32_t slot, float *out)
         for (uint32_t k = 0; k < cf->l.dim; k++)
             out[k] *= cf->consts[c][chunk_rows(s) + r];
         break;
-    case VS_STORAGE_I8:
+    case VS_STORAGE_I8: {
+        float k3[3];
+        memcpy(k3, buf + cf->dpad, sizeof k3);
         for (uint32_t k = 0; k < cf->l.dim; k++)
-            out[k] = cf->consts[c][r] + cf->consts[c][chunk_rows(s) + r] * ((const int8_t *)buf)[k];
+            out[k] = k3[0] + k3[1] * ((const int8_t *)buf)[k];
         break;
+    }
     case VS_STORAGE_B1: memset(out, 0, cf->l.dim * sizeof(float)); break;
     }
 }
@@ -216,7 +207,9 @@ static void cpu_read_row(void *store, uint32_t field, uint32_t slot, float *out)
 static size_t cpu_field_bytes(void *store, uint32_t field)
 {
     cpu_store *s = store;
-    return (size_t)s->n_chunks * chunk_rows(s) * (s->f[field].row_bytes + 3 * sizeof(float));
+    const cpu_field *cf = &s->f[field];
+    size_t per_row = cf->row_bytes + (cf->l.storage == VS_STORAGE_I8 ? 0 : 3 * sizeof(float));
+    return (size_t)s->n_chunks * chunk_rows(s) * per_row;
 }
 
 /* ===== Scan: passes ===== */
@@ -275,6 +268,8 @@ typedef struct tile_scratch {
     uint8_t *gathered[VS_MAX_FIELDS];
     float *gconsts[VS_MAX_FIELDS];        /* 3 x TILE: middle, scale, norm2 of gathered rows */
     uint32_t *cand;                       /* TILE: rows above a query's threshold */
+    float *tconsts;                       /* 3 x TILE: an i8 tile's constants, taken out of its rows */
+    int8_t *i8scratch;                    /* the i8 kernel's repacked block */
     float *combined;              /* TILE */
     uint8_t *present;             /* TILE */
 } tile_scratch;
@@ -288,6 +283,8 @@ static void scratch_free(tile_scratch *t, uint32_t n_fields)
     }
     free(t->iscores);
     free(t->cand);
+    free(t->tconsts);
+    free(t->i8scratch);
     free(t->xf);
     free(t->combined);
     free(t->present);
@@ -319,7 +316,9 @@ static bool scratch_alloc(tile_scratch *t, const pass *p)
     t->combined = malloc(TILE * sizeof(float));
     t->present = malloc(TILE);
     t->cand = malloc(TILE * sizeof(uint32_t));
-    return t->iscores && t->xf && t->combined && t->present && t->cand;
+    t->tconsts = malloc(3 * TILE * sizeof(float));
+    t->i8scratch = malloc(VS_I8_SCRATCH((max_dim + 3) & ~3u));
+    return t->iscores && t->xf && t->combined && t->present && t->cand && t->tconsts && t->i8scratch;
 }
 
 /* sgemm: out (m x n, leading dim ld) = Q (m x d) . X (n x d)^T. */
@@ -365,8 +364,20 @@ static void score_field(const pass *p, uint32_t f, const uint8_t *codes, const f
                 out[(size_t)j * TILE + r] *= scale[r];
         break;
     case VS_STORAGE_I8: {
-        uint32_t nblocks = (n + VS_I8_BLOCK - 1) / VS_I8_BLOCK;
-        k->i8_tile((const int8_t *)codes, nblocks, cf->dpad, pf->c, pf->csum, m, t->iscores, TILE);
+        /* the constants ride in the rows: copy them out to arrays for the vector loops below */
+        float *tm = t->tconsts, *ts = tm + TILE, *tn = ts + TILE;
+        for (uint32_t r = 0; r < n; r++) {
+            float k3[3];
+            memcpy(k3, codes + (size_t)r * cf->row_bytes + cf->dpad, sizeof k3);
+            tm[r] = k3[0];
+            ts[r] = k3[1];
+            tn[r] = k3[2];
+        }
+        middle = tm;
+        scale = ts;
+        norm2 = tn;
+        k->i8_rows((const int8_t *)codes, cf->row_bytes, n, cf->dpad, pf->c, pf->csum, m, t->iscores, TILE,
+                   t->i8scratch);
         for (uint32_t j = 0; j < m; j++) { /* plain loops over arrays: the compiler vectorises them */
             const int32_t *in = t->iscores + (size_t)j * TILE;
             float *o = out + (size_t)j * TILE, qs = pf->scale[j], qsum = pf->sum[j], qn = pf->norm2[j];
@@ -480,20 +491,12 @@ static void gather_tile(const pass *p, const uint32_t *slots, uint32_t n, tile_s
         const cpu_field *cf = &s->f[f];
         for (uint32_t r = 0; r < n; r++) {
             uint32_t slot = slots[r], c = slot >> s->chunk_shift, rr = slot & mask;
-            t->gconsts[f][r] = cf->consts[c][rr];
-            t->gconsts[f][TILE + r] = cf->consts[c][chunk_rows(s) + rr];
-            t->gconsts[f][2 * TILE + r] = cf->consts[c][2 * (size_t)chunk_rows(s) + rr];
-            if (cf->l.storage == VS_STORAGE_I8) {
-                /* move the row's 4-byte groups from its block to position r of the scratch */
-                const uint8_t *src = cf->codes[c] + (size_t)(rr / VS_I8_BLOCK) * cf->dpad * VS_I8_BLOCK +
-                                     (rr % VS_I8_BLOCK) * 4;
-                uint8_t *dst = t->gathered[f] + (size_t)(r / VS_I8_BLOCK) * cf->dpad * VS_I8_BLOCK +
-                               (r % VS_I8_BLOCK) * 4;
-                for (uint32_t g = 0; g < cf->dpad / 4; g++)
-                    memcpy(dst + g * 64, src + g * 64, 4);
-            } else {
-                memcpy(t->gathered[f] + (size_t)r * cf->row_bytes, cf->codes[c] + (size_t)rr * cf->row_bytes,
-                       cf->row_bytes);
+            memcpy(t->gathered[f] + (size_t)r * cf->row_bytes, cf->codes[c] + (size_t)rr * cf->row_bytes,
+                   cf->row_bytes);
+            if (cf->consts[c]) { /* i8 carries its constants in the row */
+                t->gconsts[f][r] = cf->consts[c][rr];
+                t->gconsts[f][TILE + r] = cf->consts[c][chunk_rows(s) + rr];
+                t->gconsts[f][2 * TILE + r] = cf->consts[c][2 * (size_t)chunk_rows(s) + rr];
             }
         }
     }
@@ -539,8 +542,8 @@ static void *worker_run(void *arg)
                 const cpu_field *cf = &s->f[f];
                 const float *k = cf->consts[c];
                 size_t rows = chunk_rows(s);
-                score_field(p, f, cf->codes[c] + (size_t)r0 * cf->row_bytes, k + r0, k + rows + r0,
-                            k + 2 * rows + r0, n, &t);
+                score_field(p, f, cf->codes[c] + (size_t)r0 * cf->row_bytes, k ? k + r0 : NULL,
+                            k ? k + rows + r0 : NULL, k ? k + 2 * rows + r0 : NULL, n, &t);
             }
         }
         for (uint32_t qi = 0; qi < p->n_queries; qi++)
@@ -643,7 +646,7 @@ static uint64_t pass_row_bytes(const pass *p)
     uint64_t b = 0;
     for (uint32_t f = 0; f < p->s->n_fields; f++)
         if (p->field_used[f])
-            b += p->s->f[f].row_bytes + 3 * sizeof(float);
+            b += p->s->f[f].row_bytes + (p->s->f[f].l.storage == VS_STORAGE_I8 ? 0 : 3 * sizeof(float));
     return b ? b : 1;
 }
 

@@ -49,17 +49,29 @@ TARGET static inline __attribute__((always_inline)) void i8_block(const int8_t *
     }
 }
 
-TARGET static void i8_tile(const int8_t *x, uint32_t nblocks, uint32_t dpad, const int8_t *q,
-                           const int32_t *qcsum, uint32_t m, int32_t *out, uint32_t ld)
+/* Every query count goes through the repacked block here (AVX2 is the fallback path). The block
+ * kernel writes 16 rows; a partial last block is written to a side buffer first. */
+TARGET static void i8_rows(const int8_t *x, size_t stride, uint32_t n, uint32_t dpad, const int8_t *q,
+                           const int32_t *qcsum, uint32_t m, int32_t *out, uint32_t ld, int8_t *scratch)
 {
     (void)qcsum;
-    for (uint32_t b = 0; b < nblocks; b++) {
-        const int8_t *xb = x + (size_t)b * dpad * VS_I8_BLOCK;
-        uint32_t j = 0;
-        for (; j + 4 <= m; j += 4)
-            i8_block(xb, dpad, q + (size_t)j * dpad, 4, out + (size_t)j * ld + b * VS_I8_BLOCK, ld);
-        for (; j < m; j++)
-            i8_block(xb, dpad, q + (size_t)j * dpad, 1, out + (size_t)j * ld + b * VS_I8_BLOCK, ld);
+    int32_t tail[4 * VS_I8_BLOCK];
+    for (uint32_t r0 = 0; r0 < n; r0 += VS_I8_BLOCK) {
+        uint32_t nr = n - r0 < VS_I8_BLOCK ? n - r0 : VS_I8_BLOCK;
+        vs_i8_repack(x + r0 * stride, stride, nr, dpad, scratch);
+        for (uint32_t j = 0; j < m; j += 4) {
+            uint32_t mq = m - j < 4 ? m - j : 4;
+            int32_t *o = nr == VS_I8_BLOCK ? out + (size_t)j * ld + r0 : tail;
+            uint32_t old = nr == VS_I8_BLOCK ? ld : VS_I8_BLOCK;
+            if (mq == 4)
+                i8_block(scratch, dpad, q + (size_t)j * dpad, 4, o, old);
+            else
+                for (uint32_t i = 0; i < mq; i++)
+                    i8_block(scratch, dpad, q + (size_t)(j + i) * dpad, 1, o + (size_t)i * old, old);
+            if (nr < VS_I8_BLOCK)
+                for (uint32_t i = 0; i < mq; i++)
+                    memcpy(out + (size_t)(j + i) * ld + r0, tail + (size_t)i * VS_I8_BLOCK, nr * sizeof(int32_t));
+        }
     }
 }
 
@@ -150,7 +162,7 @@ TARGET static uint32_t above(const float *s, uint32_t n, float thr, uint32_t *id
 
 static const vs_cpu_kernels table = {
     .name = "avx2",
-    .i8_tile = i8_tile,
+    .i8_rows = i8_rows,
     .b1_tile = b1_tile,
     .f32_tile = f32_tile,
     .f16_tile = f16_tile,

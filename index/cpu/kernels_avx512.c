@@ -1,6 +1,7 @@
 /* kernels_avx512.c: AVX-512 (F, BW, VL, VNNI, VPOPCNTDQ) kernels (see kernels.h). */
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -44,27 +45,82 @@ TARGET static inline __attribute__((always_inline)) void i8_blocks(const int8_t 
     }
 }
 
-TARGET static void i8_tile(const int8_t *x, uint32_t nblocks, uint32_t dpad, const int8_t *q,
-                           const int32_t *qcsum, uint32_t m, int32_t *out, uint32_t ld)
+/* Few queries: stream each row once, one 16-lane accumulator per query, reduced per row. The last
+ * chunk of a row is a masked load, so nothing past dpad is read. */
+TARGET static inline __attribute__((always_inline)) void i8_direct(const int8_t *x, size_t stride, uint32_t n,
+                                                                   uint32_t dpad, const int8_t *q,
+                                                                   const int32_t *qcsum, uint32_t m,
+                                                                   int32_t *out, uint32_t ld)
 {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    const uint32_t full = dpad / 64, rest = dpad % 64;
+    const __mmask64 tailm = rest ? (((__mmask64)1 << rest) - 1) : 0;
+    for (uint32_t r = 0; r < n; r++) {
+        const int8_t *xr = x + r * stride;
+        __m512i acc[4];
+        for (uint32_t j = 0; j < m; j++)
+            acc[j] = _mm512_setzero_si512();
+        for (uint32_t c = 0; c < full; c++) {
+            __m512i xv = _mm512_xor_si512(_mm512_loadu_si512(xr + c * 64), flip);
+            for (uint32_t j = 0; j < m; j++)
+                acc[j] = _mm512_dpbusd_epi32(acc[j], xv, _mm512_loadu_si512(q + (size_t)j * dpad + c * 64));
+        }
+        if (rest) {
+            /* masked-off bytes load as 0 and flip to 128, but the query's are 0 too */
+            __m512i xv = _mm512_xor_si512(_mm512_maskz_loadu_epi8(tailm, xr + full * 64), flip);
+            for (uint32_t j = 0; j < m; j++)
+                acc[j] = _mm512_dpbusd_epi32(acc[j], xv,
+                                             _mm512_maskz_loadu_epi8(tailm, q + (size_t)j * dpad + full * 64));
+        }
+        for (uint32_t j = 0; j < m; j++)
+            out[(size_t)j * ld + r] = _mm512_reduce_add_epi32(acc[j]) - 128 * qcsum[j];
+    }
+}
+
+TARGET static void i8_rows(const int8_t *x, size_t stride, uint32_t n, uint32_t dpad, const int8_t *q,
+                           const int32_t *qcsum, uint32_t m, int32_t *out, uint32_t ld, int8_t *scratch)
+{
+    if (m <= 4) {
+        switch (m) {
+        case 1: i8_direct(x, stride, n, dpad, q, qcsum, 1, out, ld); return;
+        case 2: i8_direct(x, stride, n, dpad, q, qcsum, 2, out, ld); return;
+        case 3: i8_direct(x, stride, n, dpad, q, qcsum, 3, out, ld); return;
+        default: i8_direct(x, stride, n, dpad, q, qcsum, 4, out, ld); return;
+        }
+    }
+    int32_t tail[6 * 2 * VS_I8_BLOCK];
     const size_t bstride = (size_t)dpad * VS_I8_BLOCK;
-    for (uint32_t b = 0; b < nblocks; b += 2) {
-        const int8_t *xb = x + b * bstride;
-        uint32_t nb = b + 1 < nblocks ? 2 : 1;
-        int32_t *ob = out + b * VS_I8_BLOCK;
-        uint32_t j = 0;
-        if (nb == 2) {
-            for (; j + 6 <= m; j += 6)
-                i8_blocks(xb, 2, dpad, q + (size_t)j * dpad, qcsum + j, 6, ob + (size_t)j * ld, ld);
-            for (; j + 2 <= m; j += 2)
-                i8_blocks(xb, 2, dpad, q + (size_t)j * dpad, qcsum + j, 2, ob + (size_t)j * ld, ld);
-            for (; j < m; j++)
-                i8_blocks(xb, 2, dpad, q + (size_t)j * dpad, qcsum + j, 1, ob + (size_t)j * ld, ld);
-        } else {
-            for (; j + 6 <= m; j += 6)
-                i8_blocks(xb, 1, dpad, q + (size_t)j * dpad, qcsum + j, 6, ob + (size_t)j * ld, ld);
-            for (; j < m; j++)
-                i8_blocks(xb, 1, dpad, q + (size_t)j * dpad, qcsum + j, 1, ob + (size_t)j * ld, ld);
+    for (uint32_t r0 = 0; r0 < n; r0 += 2 * VS_I8_BLOCK) {
+        uint32_t nr = n - r0 < 2 * VS_I8_BLOCK ? n - r0 : 2 * VS_I8_BLOCK;
+        uint32_t nb = nr > VS_I8_BLOCK ? 2 : 1;
+        vs_i8_repack(x + r0 * stride, stride, nr < VS_I8_BLOCK ? nr : VS_I8_BLOCK, dpad, scratch);
+        if (nb == 2)
+            vs_i8_repack(x + (r0 + VS_I8_BLOCK) * stride, stride, nr - VS_I8_BLOCK, dpad, scratch + bstride);
+        bool whole = nr == nb * VS_I8_BLOCK;
+        for (uint32_t j = 0; j < m;) {
+            uint32_t mq = m - j >= 6 ? 6 : m - j >= 2 ? 2 : 1;
+            int32_t *o = whole ? out + (size_t)j * ld + r0 : tail;
+            uint32_t old = whole ? ld : 2 * VS_I8_BLOCK;
+            const int8_t *qj = q + (size_t)j * dpad;
+            if (nb == 2) {
+                if (mq == 6)
+                    i8_blocks(scratch, 2, dpad, qj, qcsum + j, 6, o, old);
+                else if (mq == 2)
+                    i8_blocks(scratch, 2, dpad, qj, qcsum + j, 2, o, old);
+                else
+                    i8_blocks(scratch, 2, dpad, qj, qcsum + j, 1, o, old);
+            } else {
+                if (mq == 6)
+                    i8_blocks(scratch, 1, dpad, qj, qcsum + j, 6, o, old);
+                else if (mq == 2)
+                    i8_blocks(scratch, 1, dpad, qj, qcsum + j, 2, o, old);
+                else
+                    i8_blocks(scratch, 1, dpad, qj, qcsum + j, 1, o, old);
+            }
+            if (!whole)
+                for (uint32_t i = 0; i < mq; i++)
+                    memcpy(out + (size_t)(j + i) * ld + r0, tail + (size_t)i * old, nr * sizeof(int32_t));
+            j += mq;
         }
     }
 }
@@ -160,7 +216,7 @@ TARGET static uint32_t above(const float *s, uint32_t n, float thr, uint32_t *id
 
 static const vs_cpu_kernels table = {
     .name = "avx512",
-    .i8_tile = i8_tile,
+    .i8_rows = i8_rows,
     .b1_tile = b1_tile,
     .f32_tile = f32_tile,
     .f16_tile = f16_tile,

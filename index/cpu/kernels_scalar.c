@@ -6,22 +6,19 @@
 #include "../quant.h"
 #include "kernels.h"
 
-static void i8_tile(const int8_t *x, uint32_t nblocks, uint32_t dpad, const int8_t *q,
-                    const int32_t *qcsum, uint32_t m, int32_t *out, uint32_t ld)
+static void i8_rows(const int8_t *x, size_t stride, uint32_t n, uint32_t dpad, const int8_t *q,
+                    const int32_t *qcsum, uint32_t m, int32_t *out, uint32_t ld, int8_t *scratch)
 {
     (void)qcsum;
-    for (uint32_t b = 0; b < nblocks; b++) {
-        const int8_t *xb = x + (size_t)b * dpad * VS_I8_BLOCK;
+    (void)scratch;
+    for (uint32_t r = 0; r < n; r++)
         for (uint32_t j = 0; j < m; j++) {
-            const int8_t *qj = q + (size_t)j * dpad;
-            for (uint32_t r = 0; r < VS_I8_BLOCK; r++) {
-                int32_t acc = 0;
-                for (uint32_t k = 0; k < dpad; k++)
-                    acc += (int32_t)qj[k] * xb[vs_i8_code_offset(r, k, dpad)];
-                out[(size_t)j * ld + b * VS_I8_BLOCK + r] = acc;
-            }
+            const int8_t *qj = q + (size_t)j * dpad, *xr = x + r * stride;
+            int32_t acc = 0;
+            for (uint32_t k = 0; k < dpad; k++)
+                acc += (int32_t)qj[k] * xr[k];
+            out[(size_t)j * ld + r] = acc;
         }
-    }
 }
 
 static void b1_tile(const uint64_t *x, uint32_t n, uint32_t words, const uint64_t *q, uint32_t m,
@@ -77,7 +74,7 @@ static uint32_t above(const float *s, uint32_t n, float thr, uint32_t *idx)
 
 const vs_cpu_kernels vs_cpu_kernels_scalar = {
     .name = "scalar",
-    .i8_tile = i8_tile,
+    .i8_rows = i8_rows,
     .b1_tile = b1_tile,
     .f32_tile = f32_tile,
     .f16_tile = f16_tile,
