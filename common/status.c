@@ -38,6 +38,7 @@ const char *vs_err_name(vs_err code)
     case VS_ERR_DATA_LOSS: return "DATA_LOSS";
     case VS_ERR_IO: return "IO";
     case VS_ERR_UNIMPLEMENTED: return "UNIMPLEMENTED";
+    case VS_ERR_DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
     case VS_ERR_INTERNAL: return "INTERNAL";
     }
     return "UNKNOWN";

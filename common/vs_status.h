@@ -25,6 +25,7 @@ typedef enum vs_err {
     VS_ERR_DATA_LOSS,         /* stored data is corrupt or truncated */
     VS_ERR_IO,                /* the operating system refused a read or write */
     VS_ERR_UNIMPLEMENTED,     /* valid, but this build or backend cannot do it */
+    VS_ERR_DEADLINE_EXCEEDED, /* the caller's deadline passed before the work was done */
     VS_ERR_INTERNAL           /* a bug in vecscan, never the caller's mistake */
 } vs_err;
 

@@ -16,7 +16,8 @@ packages=(
   libevent-dev             # the daemon's event loop
   zlib1g-dev               # gzip-compressed MNIST IDX files
   clang libclang-rt-14-dev # libFuzzer targets and sanitizer runtimes
-  python3
+  python3 python3-grpcio python3-protobuf protobuf-compiler  # stock gRPC peers in the tests
+  nghttp2-client           # h2load, for the daemon's soak check
 )
 
 missing=()

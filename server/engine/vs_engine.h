@@ -43,10 +43,9 @@
 
 #define VS_COLLECTION_NAME_MAX 64
 
-/* The code of a search answered unscored because its deadline (or its min_seq wait) ran out.
- * common/vs_status.h has no DEADLINE_EXCEEDED code yet: until it has, this is UNAVAILABLE and the
- * message starts with "deadline exceeded", which a server maps to gRPC DEADLINE_EXCEEDED. */
-#define VS_ENGINE_ERR_DEADLINE VS_ERR_UNAVAILABLE
+/* The code of a search answered unscored because its deadline (or its min_seq wait) ran out; the
+ * message starts with "deadline exceeded". */
+#define VS_ENGINE_ERR_DEADLINE VS_ERR_DEADLINE_EXCEEDED
 
 typedef struct vs_engine vs_engine;
 

@@ -190,6 +190,7 @@ vs_grpc_code vs_grpc_from_err(vs_err e)
     case VS_ERR_DATA_LOSS: return VS_GRPC_DATA_LOSS;
     case VS_ERR_IO: return VS_GRPC_UNAVAILABLE;
     case VS_ERR_UNIMPLEMENTED: return VS_GRPC_UNIMPLEMENTED;
+    case VS_ERR_DEADLINE_EXCEEDED: return VS_GRPC_DEADLINE_EXCEEDED;
     case VS_ERR_INTERNAL: return VS_GRPC_INTERNAL;
     }
     return VS_GRPC_INTERNAL;
