@@ -42,7 +42,9 @@ def main():
             peak = max(peak, d.rss_kb())
     check(got == n, "stream: %d replies of %d" % (got, n))
     print("stream: %d messages in %.2f s, daemon RSS %d -> peak %d kB" % (n, time.time() - t0, rss0, peak), flush=True)
-    check(peak - rss0 < 64 * 1024, "daemon grew by %d kB during the stream" % (peak - rss0))
+    # Under the sanitizers (VECSCAN_QUICK) shadow memory counts in RSS: no size check there.
+    if not os.environ.get("VECSCAN_QUICK"):
+        check(peak - rss0 < 64 * 1024, "daemon grew by %d kB during the stream" % (peak - rss0))
     ch.close()
     check(d.stop() == 0, "clean stop")
     finish("rpc_interop")
