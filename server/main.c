@@ -535,16 +535,152 @@ out:
     return rc;
 }
 
+#ifdef VS_HAVE_ENGINE
+static void import_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vecscand import --data-dir DIR --collection NAME --vectors [FIELD=]FILE ...\n"
+            "                       [--field NAME:DIM:METRIC:STORAGE[:rerank] ...] [--tag NAME ...] [--int NAME ...]\n"
+            "                       [--attrs FILE.tsv] [--first-id N] [--chunk-rows N]\n\n"
+            "Bulk-loads dataset files (fvecs, bvecs, fbin, u8bin, i8bin, npy, ...) into a data dir that no\n"
+            "daemon holds open, then writes a snapshot; the next vecscand start loads it.\n"
+            "  --field      a vector field of a new collection (metric ip|cosine|l2, storage f32|f16|i8|b1);\n"
+            "               left out, the existing collection's schema is used as it is\n"
+            "  --vectors    the file of a field (row i = item i); FIELD may be left out with one field\n"
+            "  --tag/--int  attribute fields of a new collection\n"
+            "  --attrs      TSV: optional 'id' column, then attribute columns by name (tags comma-separated)\n"
+            "  --first-id   ids are first-id + row when the TSV has no id column (default 0)\n");
+}
+
+static void import_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    int *tty = ctx;
+    if (*tty) fprintf(stderr, "\rimport: %llu / %llu rows (%.0f%%)", (unsigned long long)done,
+                      (unsigned long long)total, total ? 100.0 * (double)done / (double)total : 0.0);
+    else if (total && (done == total || done % 1000000 < 8192))
+        fprintf(stderr, "import: %llu / %llu rows\n", (unsigned long long)done, (unsigned long long)total);
+}
+
+static int parse_field(const char *spec, vs_field_spec *f)
+{
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", spec);
+    char *parts[6] = {0};
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ":", &save); t && n < 6; t = strtok_r(NULL, ":", &save)) parts[n++] = t;
+    memset(f, 0, sizeof *f);
+    char *end;
+    if (n < 4 || n > 5 || strlen(parts[0]) > VS_FIELD_NAME_MAX || !(f->dim = (uint32_t)strtoul(parts[1], &end, 10)) || *end ||
+        !vs_metric_parse(parts[2], &f->metric) || !vs_storage_parse(parts[3], &f->storage) ||
+        (n == 5 && strcmp(parts[4], "rerank") != 0)) {
+        fprintf(stderr, "vecscand import: --field wants NAME:DIM:METRIC:STORAGE[:rerank], got '%s'\n", spec);
+        return -1;
+    }
+    snprintf(f->name, sizeof f->name, "%s", parts[0]);
+    f->rerank = n == 5;
+    return 0;
+}
+
 static int import_main(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-        printf("usage: vecscand import --data-dir DIR ...\n\n"
-               "Bulk-loads dataset files into a data dir that no daemon holds open.\n");
-        return 0;
+    vs_field_spec fields[VS_MAX_FIELDS];
+    const char *files[VS_MAX_FIELDS] = {0};
+    const char *vec_args[VS_MAX_FIELDS];
+    uint32_t n_fields = 0, n_vec = 0;
+    vs_import_options io = {0};
+    vs_attr_schema *attrs = vs_attr_schema_create();
+    vs_status st;
+    int rc = 2;
+    if (!attrs) return 1;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            import_usage(stdout);
+            rc = 0;
+            goto out;
+        }
+        if (!v) {
+            fprintf(stderr, "vecscand import: %s needs a value (vecscand import --help)\n", a);
+            goto out;
+        }
+        i++;
+        if (strcmp(a, "--data-dir") == 0) io.data_dir = v;
+        else if (strcmp(a, "--collection") == 0) io.collection = v;
+        else if (strcmp(a, "--attrs") == 0) io.attrs_tsv = v;
+        else if (strcmp(a, "--first-id") == 0) io.first_id = strtoull(v, NULL, 10);
+        else if (strcmp(a, "--chunk-rows") == 0) io.chunk_rows = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--field") == 0) {
+            if (n_fields == VS_MAX_FIELDS || parse_field(v, &fields[n_fields]) != 0) goto out;
+            n_fields++;
+        } else if (strcmp(a, "--vectors") == 0) {
+            if (n_vec == VS_MAX_FIELDS) goto out;
+            vec_args[n_vec++] = v;
+        } else if (strcmp(a, "--tag") == 0 || strcmp(a, "--int") == 0) {
+            if (vs_attr_schema_add(attrs, v, a[2] == 't' ? VS_ATTR_TAG : VS_ATTR_INT, &st) != VS_OK) {
+                fprintf(stderr, "vecscand import: %s\n", st.msg);
+                goto out;
+            }
+        } else {
+            fprintf(stderr, "vecscand import: unknown option %s (vecscand import --help)\n", a);
+            goto out;
+        }
     }
-    fprintf(stderr, "vecscand import: this build has no engine yet (server/engine)\n");
+    if (!io.data_dir || !io.collection || n_vec == 0) {
+        fprintf(stderr, "vecscand import: --data-dir, --collection and --vectors are required (vecscand import --help)\n");
+        goto out;
+    }
+    /* Files go in field order: by FIELD= name against --field, or in the order given. */
+    for (uint32_t k = 0; k < n_vec; k++) {
+        const char *eq = strchr(vec_args[k], '=');
+        uint32_t f = k;
+        const char *path = vec_args[k];
+        if (eq && n_fields) {
+            for (f = 0; f < n_fields; f++)
+                if (strlen(fields[f].name) == (size_t)(eq - vec_args[k]) && !strncmp(fields[f].name, vec_args[k], (size_t)(eq - vec_args[k])))
+                    break;
+            if (f == n_fields) {
+                fprintf(stderr, "vecscand import: --vectors %s names no --field\n", vec_args[k]);
+                goto out;
+            }
+            path = eq + 1;
+        } else if (eq) {
+            path = eq + 1;
+        }
+        if (f >= VS_MAX_FIELDS) goto out;
+        files[f] = path;
+    }
+    int tty = isatty(STDERR_FILENO);
+    io.fields = n_fields ? fields : NULL;
+    io.n_fields = n_fields;
+    io.attrs = vs_attr_schema_count(attrs) ? attrs : NULL;
+    io.vector_files = files;
+    io.progress = import_progress;
+    io.progress_ctx = &tty;
+    io.log = engine_log;
+    vs_import_stats stats = {0};
+    if (vs_engine_import(&io, &stats, &st) != VS_OK) {
+        if (tty) fputc('\n', stderr);
+        fprintf(stderr, "vecscand import: %s\n", st.msg);
+        rc = 1;
+        goto out;
+    }
+    if (tty) fputc('\n', stderr);
+    fprintf(stderr, "vecscand import: %llu rows into '%s' in %.1f s (%.0f rows/s), snapshot at seq %llu\n",
+            (unsigned long long)stats.rows, io.collection, stats.seconds,
+            stats.seconds > 0 ? (double)stats.rows / stats.seconds : 0.0, (unsigned long long)stats.snapshot_seq);
+    rc = 0;
+out:
+    vs_attr_schema_destroy(attrs);
+    return rc;
+}
+#else
+static int import_main(int argc, char **argv)
+{
+    fprintf(stderr, "vecscand import: this build has no engine (server/engine)\n");
     return 2;
 }
+#endif
 
 int main(int argc, char **argv)
 {
