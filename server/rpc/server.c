@@ -66,6 +66,7 @@ struct vs_rpc_call {
     stream *st;             /* loop thread only; NULL once the stream is gone */
     int refs;               /* loop thread only */
     atomic_bool cancelled;  /* the stream is gone or was ended by the transport */
+    atomic_bool send_failed; /* a vs_rpc_send ran out of memory: the call cannot end OK */
     bool cancel_notified;   /* on_cancel ran (loop thread) */
     uint64_t deadline_ns;
     uint64_t start_ns;
@@ -245,7 +246,12 @@ static void process(completion *cp)
         }
         break;
     case C_FINISH:
-        if (st && !st->local_done) stream_finish(st, cp->code, cp->msg);
+        if (st && !st->local_done) {
+            if (cp->code == VS_GRPC_OK && atomic_load(&call->send_failed))
+                stream_finish(st, VS_GRPC_RESOURCE_EXHAUSTED, "out of memory for a response");
+            else
+                stream_finish(st, cp->code, cp->msg);
+        }
         break;
     case C_RELEASE:
         if (st) {
@@ -300,7 +306,7 @@ bool vs_rpc_send(vs_rpc_call *call, const ProtobufCMessage *msg)
     if (!cp || !buf) {
         free(cp);
         free(buf);
-        vs_rpc_finish(call, VS_GRPC_RESOURCE_EXHAUSTED, "out of memory for a %zu-byte response", n);
+        atomic_store(&call->send_failed, true); /* the handler's finish turns into an error */
         return false;
     }
     buf[0] = 0;
