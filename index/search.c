@@ -53,6 +53,12 @@ static vs_err check_query(const vs_index *ix, const vs_query *q, size_t qi, vs_s
     const vs_slotset *a = q->allowed;
     if (a && a->kind != VS_SLOTSET_ALL && a->kind != VS_SLOTSET_BITMAP && a->kind != VS_SLOTSET_LIST)
         return vs_status_set(st, VS_ERR_INVALID_ARGUMENT, "query %zu: unknown allowed-set kind", qi);
+    if (a && a->kind == VS_SLOTSET_LIST) /* the gather reads the listed rows: they must exist */
+        for (uint64_t i = 0; i < a->count; i++)
+            if (a->slots[i] >= ix->slot_limit || (i && a->slots[i] <= a->slots[i - 1]))
+                return vs_status_set(st, VS_ERR_INVALID_ARGUMENT,
+                                     "query %zu: allowed slot list is not strictly ascending below %u at %llu",
+                                     qi, ix->slot_limit, (unsigned long long)i);
     for (uint32_t t = 0; t < q->n_terms; t++) {
         const vs_term *term = &q->terms[t];
         if (term->field >= ix->n_fields)

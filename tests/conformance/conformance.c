@@ -713,6 +713,11 @@ static void case_validation(vs_device dev)
     t.field = 1;
     CHECK(vs_index_search(ix, &q, 1, &p, h, &c, &st) == VS_ERR_INVALID_ARGUMENT);
     t.field = 0;
+    uint32_t bad_list[2] = {0, 5};
+    vs_slotset bad = {.kind = VS_SLOTSET_LIST, .slots = bad_list, .count = 2};
+    q.allowed = &bad; /* slot 5 does not exist */
+    CHECK(vs_index_search(ix, &q, 1, &p, h, &c, &st) == VS_ERR_INVALID_ARGUMENT);
+    q.allowed = NULL;
     CHECK(vs_index_search(ix, &q, 1, &p, h, &c, &st) == VS_OK && c == 1 && h[0].id == 1);
     CHECK(fabsf(h[0].score - 1.0f) < 1e-5f); /* cosine of a vector with itself */
     bool existed = true;
