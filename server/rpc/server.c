@@ -122,6 +122,8 @@ struct conn {
     stream *streams;
     char peer[64];
     bool dead;
+    bool greeted; /* a whole client preface arrived (the handshake timeout is off) */
+    size_t received;
 };
 
 struct vs_rpc_server {
@@ -858,6 +860,12 @@ static void read_cb(struct bufferevent *bev, void *arg)
         return;
     }
     evbuffer_drain(in, (size_t)rv);
+    c->received += (size_t)rv;
+    if (!c->greeted && c->received >= 24) {
+        /* Past the preface: an idle HTTP/2 connection may stay as long as the client likes. */
+        c->greeted = true;
+        bufferevent_set_timeouts(bev, NULL, NULL);
+    }
     conn_flush(c);
 }
 
@@ -874,6 +882,7 @@ static void write_cb(struct bufferevent *bev, void *arg)
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
     conn *c = arg;
+    if (what & BEV_EVENT_TIMEOUT) VS_LOGD("rpc", "connection from %s: no HTTP/2 preface within 10 s", c->peer);
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) conn_free(c);
 }
 
@@ -929,6 +938,9 @@ vs_err vs_rpc_server_adopt(vs_rpc_server *s, struct bufferevent *bev, vs_status 
     s->n_conns++;
     vs_metrics_set(s->m_conns, (double)s->n_conns);
     bufferevent_setcb(bev, read_cb, write_cb, event_cb, c);
+    /* A peer that connects and never speaks HTTP/2 is dropped after 10 s. */
+    struct timeval hs = {10, 0};
+    bufferevent_set_timeouts(bev, &hs, NULL);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
     VS_LOGD("rpc", "connection from %s", c->peer);
     if (s->shutting_down) nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, 0, NGHTTP2_NO_ERROR, NULL, 0);
