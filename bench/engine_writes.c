@@ -259,7 +259,7 @@ static void run_batches(vs_engine *e, int n, double *lat, uint64_t seed)
         b.left = 16;
         double t0 = now_s();
         for (int j = 0; j < 16; j++) {
-            vs_search_term_in t = {.field = "v", .vectors = q[j], .n_vectors = 1};
+            vs_search_term_in t = {.field = "v", .vectors = q[j], .n_vectors = 1, .dim = DIM};
             vs_search_request r = {.collection = "c", .terms = &t, .n_terms = 1, .k = 10};
             vs_status st;
             if (vs_engine_search(e, &r, on_result, &b, &st)) {
@@ -318,7 +318,7 @@ static void run_visibility(vs_engine *e, int n, double *lat)
             pthread_cond_wait(&a.cv, &a.mu);
         pthread_mutex_unlock(&a.mu);
         for (;;) {
-            vs_search_term_in t = {.field = "v", .vectors = v, .n_vectors = 1};
+            vs_search_term_in t = {.field = "v", .vectors = v, .n_vectors = 1, .dim = DIM};
             vs_search_request r = {.collection = "c", .terms = &t, .n_terms = 1, .k = 1};
             vs_search_result *res = NULL;
             vs_engine_search_wait(e, &r, &res, &st);

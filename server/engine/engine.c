@@ -613,6 +613,11 @@ static vs_err build_sreq(vs_engine *e, const vs_search_request *q, vs_sreq **out
             goto fail;
         }
         uint32_t dim = c->dims[f];
+        if (ti->dim != dim) { /* the caller's buffer holds n_vectors x ti->dim floats: never read past it */
+            rc = vs_status_set(st, VS_ERR_INVALID_ARGUMENT, "term %u ('%s'): field has dim %u, the query vector %u",
+                               t, ti->field, dim, ti->dim);
+            goto fail;
+        }
         for (uint32_t v = 0; v < ti->n_vectors; v++) {
             const float *x = ti->vectors + (size_t)v * dim;
             double n2 = 0;

@@ -217,8 +217,9 @@ typedef struct vs_vector_out {
  * (0 = 1; otherwise finite and > 0). */
 typedef struct vs_search_term_in {
     const char *field;
-    const float *vectors;
+    const float *vectors; /* n_vectors x dim floats */
     uint32_t n_vectors;
+    uint32_t dim;         /* values per vector: must equal the field's dim (checked before reading) */
     float weight;
 } vs_search_term_in;
 

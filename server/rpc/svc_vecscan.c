@@ -390,7 +390,7 @@ static bool to_search(vs_api *a, vs_rpc_call *call, arena *ar, const vs_collecti
             }
         }
         terms[t] = (vs_search_term_in){.field = tm->field, .vectors = buf, .n_vectors = (uint32_t)tm->n_vectors,
-                                       .weight = tm->weight};
+                                       .dim = (uint32_t)dim, .weight = tm->weight};
     }
     *r = (vs_search_request){
         .collection = collection,

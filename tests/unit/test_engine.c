@@ -112,7 +112,7 @@ static vs_search_result *search(vs_engine *e, const char *coll, uint64_t id, uin
 {
     float q[DIM];
     vec_of(id, ver, q);
-    vs_search_term_in t = {.field = "emb", .vectors = q, .n_vectors = 1};
+    vs_search_term_in t = {.field = "emb", .vectors = q, .n_vectors = 1, .dim = DIM};
     vs_search_request r = {.collection = coll, .terms = &t, .n_terms = 1, .k = k,
                            .filter = filter, .min_seq = min_seq, .with_attributes = attrs};
     vs_search_result *res = NULL;
@@ -144,6 +144,15 @@ static void test_basics(void)
     vs_field_spec f = {.name = "emb", .dim = DIM};
     CHECK(vs_engine_create_collection(e, "docs", &f, 1, NULL, NULL, &st) ==
           VS_ERR_ALREADY_EXISTS);
+    { /* a query whose dim disagrees with the field is refused before its buffer is read */
+        float q[DIM - 1] = {1};
+        vs_search_term_in t = {.field = "emb", .vectors = q, .n_vectors = 1, .dim = DIM - 1};
+        vs_search_request r = {.collection = "docs", .terms = &t, .n_terms = 1, .k = 1};
+        vs_search_result *res = NULL;
+        CHECK(vs_engine_search_wait(e, &r, &res, &st) == VS_ERR_INVALID_ARGUMENT);
+        CHECK(strstr(st.msg, "dim") != NULL);
+        vs_search_result_free(res);
+    }
     CHECK(vs_engine_create_collection(e, "bad name", &f, 1, NULL, NULL, &st) ==
           VS_ERR_INVALID_ARGUMENT);
     CHECK(vs_engine_create_collection(e, "x", &f, 0, NULL, NULL, &st) == VS_ERR_INVALID_ARGUMENT);
@@ -183,7 +192,7 @@ static void test_basics(void)
     /* OUT_OF_RANGE above the last ack; a bad filter; an unknown collection */
     float q[DIM];
     vec_of(1, 0, q);
-    vs_search_term_in t = {.field = "emb", .vectors = q, .n_vectors = 1};
+    vs_search_term_in t = {.field = "emb", .vectors = q, .n_vectors = 1, .dim = DIM};
     vs_search_request sr = {.collection = "docs", .terms = &t, .n_terms = 1, .k = 5,
                             .min_seq = last + 5};
     CHECK(vs_engine_search(e, &sr, NULL, NULL, &st) == VS_ERR_OUT_OF_RANGE);

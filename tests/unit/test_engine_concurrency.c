@@ -96,7 +96,7 @@ static void *searcher(void *arg)
         float q[DIM];
         for (int d = 0; d < DIM; d++)
             q[d] = (float)vs_rng_gauss(&r);
-        vs_search_term_in t = {.field = "v", .vectors = q, .n_vectors = 1};
+        vs_search_term_in t = {.field = "v", .vectors = q, .n_vectors = 1, .dim = DIM};
         uint64_t min_seq = vs_rng_below(&r, 2) ? atomic_load(&g_newest_ack) : 0;
         vs_search_request sr = {.collection = vs_rng_below(&r, 2) ? "a" : "b", .terms = &t,
                                 .n_terms = 1, .k = 10, .min_seq = min_seq,
@@ -135,7 +135,7 @@ static void *churner(void *arg)
                VS_ERR_RESOURCE_EXHAUSTED)
             usleep(100);
         CHECKF(rc == VS_OK, "%s", st.msg);
-        vs_search_term_in t = {.field = "v", .vectors = v, .n_vectors = 1};
+        vs_search_term_in t = {.field = "v", .vectors = v, .n_vectors = 1, .dim = DIM};
         vs_search_request sr = {.collection = "c", .terms = &t, .n_terms = 1, .k = 3,
                                 .min_seq = seq};
         vs_search_result *res = NULL;
@@ -191,7 +191,7 @@ int main(void)
     vs_collection_info info;
     uint64_t seq = vs_engine_last_acked_seq(g_e);
     float q[DIM] = {1};
-    vs_search_term_in t = {.field = "v", .vectors = q, .n_vectors = 1};
+    vs_search_term_in t = {.field = "v", .vectors = q, .n_vectors = 1, .dim = DIM};
     vs_search_request sr = {.collection = "a", .terms = &t, .n_terms = 1, .k = 1, .min_seq = seq};
     vs_search_result *res = NULL;
     CHECK(vs_engine_search_wait(g_e, &sr, &res, &st) == VS_OK);

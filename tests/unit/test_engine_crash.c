@@ -270,7 +270,7 @@ static void verify(vs_engine *e, const model *md, uint32_t round)
         vs_hit hits[K];
         uint32_t cnt = 0;
         CHECK(vs_index_search(ix, &qq, 1, &sp, hits, &cnt, &st) == VS_OK);
-        vs_search_term_in ti = {.field = "v", .vectors = qv, .n_vectors = 1};
+        vs_search_term_in ti = {.field = "v", .vectors = qv, .n_vectors = 1, .dim = DIM};
         vs_search_request sr = {.collection = "c", .terms = &ti, .n_terms = 1, .k = K};
         vs_search_result *res = NULL;
         CHECK(vs_engine_search_wait(e, &sr, &res, &st) == VS_OK);

@@ -108,7 +108,7 @@ int main(void)
         float q[DIM];
         for (int d = 0; d < DIM; d++)
             q[d] = (float)((acked - 1) % 97) + (float)d * 0.01f;
-        vs_search_term_in t = {.field = "v", .vectors = q, .n_vectors = 1};
+        vs_search_term_in t = {.field = "v", .vectors = q, .n_vectors = 1, .dim = DIM};
         vs_search_request sr = {.collection = "c", .terms = &t, .n_terms = 1, .k = 1,
                                 .min_seq = last_seq};
         vs_search_result *res = NULL;
