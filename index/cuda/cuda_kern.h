@@ -21,7 +21,7 @@
 /* Per-row constants as kept in a row's 16-byte constant slot (see cuda_plan.h). */
 typedef struct vs_cu_rowc {
     float middle; /* i8 */
-    float scale;  /* i8 */
+    float scale;  /* i8, f16 */
     float norm2;  /* l2 */
     float pad;
 } vs_cu_rowc;
@@ -44,6 +44,8 @@ VS_HD float vs_cu_vec_score(uint32_t storage, int is_l2, uint32_t bits, float ra
         return vs_b1_score(bits, (uint32_t)raw_i);
     if (storage == 2u) /* VS_STORAGE_I8 */
         dot = vs_i8_dot(raw_i, rc.middle, rc.scale, qc.sum, qc.scale);
+    else if (storage == 1u) /* VS_STORAGE_F16: x = scale * h, the dot ran on h */
+        dot = rc.scale * raw_f;
     else
         dot = raw_f;
     return vs_score_from_dot(is_l2, dot, qc.norm2, rc.norm2);

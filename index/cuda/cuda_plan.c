@@ -50,8 +50,9 @@ vs_err vs_cu_layout_make(const vs_field_layout *f, vs_cu_layout *out, vs_status 
                              storage_name(f->storage), f->dim, f->code_bytes, want);
     out->code_bytes = want;
     out->code_pad = (want + 15u) & ~15u;
-    out->has_consts = f->storage == VS_STORAGE_I8 ||
-                      (f->storage != VS_STORAGE_B1 && f->metric == VS_METRIC_L2);
+    /* i8: middle and scale; f16: its power-of-two scale; f32: norm2 for l2; b1: nothing */
+    out->has_consts = f->storage == VS_STORAGE_I8 || f->storage == VS_STORAGE_F16 ||
+                      (f->storage == VS_STORAGE_F32 && f->metric == VS_METRIC_L2);
     out->stride = out->code_pad + (out->has_consts ? 16u : 0u);
     out->vecs = out->code_pad / 16u;
     out->gemm_k = elem ? out->code_pad / elem : 0u;
@@ -387,6 +388,8 @@ vs_err vs_cu_select_run(const vs_cu_select_ops *ops, uint32_t nq, const uint32_t
         uint64_t per = max_entries / plan.sample;
         if (per == 0)
             per = 1;
+        if (per > nq)
+            per = nq;
         for (uint32_t s = 0; s < nq; s += (uint32_t)per) {
             uint32_t n = nq - s < per ? nq - s : (uint32_t)per;
             if ((err = ops->scan(ops->ctx, 1, act + s, n, plan.sample, NULL, NULL, st)))
@@ -426,6 +429,8 @@ vs_err vs_cu_select_run(const vs_cu_select_ops *ops, uint32_t nq, const uint32_t
         uint64_t per = max_entries / cap;
         if (per == 0)
             per = 1;
+        if (per > n_act)
+            per = n_act;
         for (uint32_t s = 0; s < n_act; s += (uint32_t)per) {
             uint32_t n = n_act - s < per ? n_act - s : (uint32_t)per;
             stats->scans++;

@@ -33,6 +33,10 @@
 
 #include "backend.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* ===== Row layout ===== */
 
 /* Query vectors one fused-kernel launch scores from registers, at most. */
@@ -42,7 +46,8 @@
 
 /* How one field's rows sit in device memory. A row is its codes, zero-padded to a multiple of 16
  * bytes (so every lane loads 16-byte aligned slices, and a GEMM's k may cover the padding), then,
- * when the metric or storage needs per-row constants, one 16-byte slot {middle, scale, norm2, 0}.
+ * when the storage or metric needs per-row constants (i8: middle and scale; f16: its scale; f32
+ * under l2: norm2), one 16-byte slot {middle, scale, norm2, 0}.
  * Constants beside the codes cost no extra bytes on the dense path and save a sector per row on the
  * gather path. Rows are stride bytes apart inside a chunk. */
 typedef struct vs_cu_layout {
@@ -165,5 +170,9 @@ typedef struct vs_cu_select_stats {
 vs_err vs_cu_select_run(const vs_cu_select_ops *ops, uint32_t nq, const uint32_t *k,
                         uint64_t n_scan, vs_cu_thr_plan plan, uint64_t max_entries,
                         vs_cu_select_stats *stats, vs_status *st);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
