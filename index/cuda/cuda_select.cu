@@ -1,0 +1,176 @@
+/*
+ * cuda_select.cu: ordering the candidate buffers and reading results out of them (see
+ * cuda_plan.h for the selection scheme, cuda_kernels.h for the interface).
+ *
+ * A buffer holds (score, slot) pairs in arrival order. The final order is score descending, then id
+ * ascending. Two stable segmented sorts give it without a 96-bit key: first by id (64-bit keys),
+ * then, stably, by score (float keys, descending; scores are canonical, so the float radix order
+ * agrees with vs_better). Both sort candidate indices as values, so the candidates never move; the
+ * order is v2. Segments are the buffers' filled prefixes, [p * cap, p * cap + min(cnt, cap)).
+ */
+#include <cub/device/device_segmented_sort.cuh>
+
+#include "cuda_plan.h"
+#include "cuda_scan.cuh"
+
+namespace vs_cu {
+
+__device__ __forceinline__ uint32_t held(const vs_cu_common &c, uint32_t p)
+{
+    const uint32_t n = c.cnt[p];
+    return n < c.cap ? n : c.cap;
+}
+
+/* Keys and values for the first sort, and the segment bounds. grid: (x, n_act). */
+__global__ void sort_prep_kernel(const vs_cu_common c, vs_cu_sortbuf b)
+{
+    const uint32_t p = blockIdx.y, n = held(c, p);
+    const size_t base = (size_t)p * c.cap;
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        b.beg[p] = (uint32_t)base;
+        b.end[p] = (uint32_t)(base + n);
+    }
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        b.key_id[base + i] = slot_id(c, c.cand[base + i].slot);
+        b.v0[base + i] = (uint32_t)(base + i);
+    }
+}
+
+/* Score keys in the id order, for the second sort. */
+__global__ void sort_scores_kernel(const vs_cu_common c, vs_cu_sortbuf b)
+{
+    const uint32_t p = blockIdx.y, n = held(c, p);
+    const size_t base = (size_t)p * c.cap;
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x)
+        b.key_s[base + i] = c.cand[b.v1[base + i]].s;
+}
+
+__global__ void set_thr_kernel(const vs_cu_common c, const uint32_t *v2, uint32_t n_act,
+                               const uint32_t *act, const uint8_t *mode, const uint32_t *rank,
+                               vs_cu_thr_dev *thr)
+{
+    const uint32_t p = blockIdx.x * blockDim.x + threadIdx.x;
+    if (p >= n_act)
+        return;
+    vs_cu_thr_dev t;
+    t.s = -INFINITY;
+    t.pad = 0;
+    t.id = ~0ull;
+    if (mode[p] == VS_CU_THR_KEEP)
+        return;
+    if (mode[p] == VS_CU_THR_RANK) {
+        const uint32_t r = rank[p];
+        if (r >= 1 && r <= held(c, p)) {
+            const vs_cu_cand_dev e = c.cand[v2[(size_t)p * c.cap + r - 1]];
+            t.s = e.s;
+            t.id = slot_id(c, e.slot);
+        }
+    }
+    thr[act[p]] = t;
+}
+
+__global__ void emit_kernel(const vs_cu_common c, const uint32_t *v2, const uint32_t *emit_k,
+                            const uint32_t *dst, vs_cand *out, uint32_t out_stride,
+                            uint32_t *out_n)
+{
+    const uint32_t p = blockIdx.y, k = emit_k[p];
+    if (k == 0)
+        return;
+    const uint32_t h = held(c, p), n = k < h ? k : h;
+    const size_t base = (size_t)p * c.cap;
+    vs_cand *o = out + (size_t)dst[p] * out_stride;
+    if (blockIdx.x == 0 && threadIdx.x == 0)
+        out_n[dst[p]] = n;
+    for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        const vs_cu_cand_dev e = c.cand[v2[base + i]];
+        vs_cand r;
+        r.score = e.s;
+        r.slot = e.slot;
+        r.id = slot_id(c, e.slot);
+        o[i] = r;
+    }
+}
+
+static dim3 per_buffer_grid(uint32_t cap, uint32_t n_act)
+{
+    uint32_t x = (cap + 1023) / 1024;
+    if (x > 64)
+        x = 64;
+    if (x == 0)
+        x = 1;
+    return dim3(x, n_act);
+}
+
+} // namespace vs_cu
+
+extern "C" cudaError_t vs_cu_sort_temp_bytes(uint64_t n_items, uint32_t n_seg, size_t *bytes)
+{
+    size_t a = 0, b = 0;
+    cudaError_t e = cub::DeviceSegmentedSort::StableSortPairs(
+        nullptr, a, (const uint64_t *)nullptr, (uint64_t *)nullptr, (const uint32_t *)nullptr,
+        (uint32_t *)nullptr, (int64_t)n_items, (int64_t)n_seg, (const uint32_t *)nullptr,
+        (const uint32_t *)nullptr, (cudaStream_t)0);
+    if (e != cudaSuccess)
+        return e;
+    e = cub::DeviceSegmentedSort::StableSortPairsDescending(
+        nullptr, b, (const float *)nullptr, (float *)nullptr, (const uint32_t *)nullptr,
+        (uint32_t *)nullptr, (int64_t)n_items, (int64_t)n_seg, (const uint32_t *)nullptr,
+        (const uint32_t *)nullptr, (cudaStream_t)0);
+    *bytes = a > b ? a : b;
+    return e;
+}
+
+extern "C" cudaError_t vs_cu_sort(const vs_cu_common *c, uint32_t n_act, vs_cu_sortbuf *b,
+                                  cudaStream_t s)
+{
+    if (n_act == 0)
+        return cudaSuccess;
+    if (n_act > 65535u)
+        return cudaErrorInvalidValue;
+    const int64_t items = (int64_t)n_act * c->cap;
+    const dim3 grid = vs_cu::per_buffer_grid(c->cap, n_act);
+    vs_cu::sort_prep_kernel<<<grid, 256, 0, s>>>(*c, *b);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess)
+        return e;
+    size_t tb = b->temp_bytes;
+    e = cub::DeviceSegmentedSort::StableSortPairs(b->temp, tb, (const uint64_t *)b->key_id,
+                                                  b->key_id_out, (const uint32_t *)b->v0, b->v1,
+                                                  items, (int64_t)n_act, (const uint32_t *)b->beg,
+                                                  (const uint32_t *)b->end, s);
+    if (e != cudaSuccess)
+        return e;
+    vs_cu::sort_scores_kernel<<<grid, 256, 0, s>>>(*c, *b);
+    if ((e = cudaGetLastError()) != cudaSuccess)
+        return e;
+    tb = b->temp_bytes;
+    return cub::DeviceSegmentedSort::StableSortPairsDescending(
+        b->temp, tb, (const float *)b->key_s, b->key_s_out, (const uint32_t *)b->v1, b->v2, items,
+        (int64_t)n_act, (const uint32_t *)b->beg, (const uint32_t *)b->end, s);
+}
+
+extern "C" cudaError_t vs_cu_launch_set_thr(const vs_cu_common *c, const vs_cu_sortbuf *b,
+                                            uint32_t n_act, const uint32_t *act,
+                                            const uint8_t *mode, const uint32_t *rank,
+                                            vs_cu_thr_dev *thr, cudaStream_t s)
+{
+    if (n_act == 0)
+        return cudaSuccess;
+    vs_cu::set_thr_kernel<<<(n_act + 255) / 256, 256, 0, s>>>(*c, b->v2, n_act, act, mode, rank,
+                                                               thr);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t vs_cu_launch_emit(const vs_cu_common *c, const vs_cu_sortbuf *b,
+                                         uint32_t n_act, const uint32_t *emit_k,
+                                         const uint32_t *dst, vs_cand *out, uint32_t out_stride,
+                                         uint32_t *out_n, cudaStream_t s)
+{
+    if (n_act == 0)
+        return cudaSuccess;
+    if (n_act > 65535u)
+        return cudaErrorInvalidValue;
+    const dim3 grid = vs_cu::per_buffer_grid(c->cap, n_act);
+    vs_cu::emit_kernel<<<grid, 256, 0, s>>>(*c, b->v2, emit_k, dst, out, out_stride, out_n);
+    return cudaGetLastError();
+}
