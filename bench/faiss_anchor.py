@@ -152,6 +152,18 @@ def main():
                 out.flush()
                 print(f"  {name:<14} k={k:<4} batch={b:<5} {t['qps']:10.1f} QPS  "
                       f"(p50 {t['p50_ms']:.3f} ms/batch, {t['queries']} queries)", file=sys.stderr)
+        if name == "IndexFlatIP" and a.threads > 1 and 1 in batches:
+            # Not part of the comparison: FAISS's batch 1 on one thread, because its OpenMP
+            # parallel scan of a single query can be slower than no parallelism at all.
+            faiss.omp_set_num_threads(1)
+            t = time_single(index, xq, RECALL_K, a.single)
+            faiss.omp_set_num_threads(a.threads)
+            rec = {"engine": "faiss", "index": name, "kind": "single_thread", "k": RECALL_K,
+                   "batch": 1, "big": False}
+            rec.update(t)
+            out.write(json.dumps(rec) + "\n")
+            print(f"  {name:<14} k={RECALL_K:<4} batch=1     {t['qps']:10.1f} QPS  "
+                  f"(p50 {t['p50_ms']:.3f} ms) on 1 thread, for reference", file=sys.stderr)
         del index
     out.close()
 

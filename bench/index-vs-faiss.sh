@@ -41,7 +41,7 @@ KEEP=0
 WAIT_QUIET=0
 while [ $# -gt 0 ]; do
     case "$1" in
-    --quick) MODE=quick; ROWS=200000; BIG_ROWS=0; MIN_TIME=0.3; MIN_REPS=1; ROUNDS=1 ;;
+    --quick) MODE=quick; ROWS=200000; BIG_ROWS=0; MIN_TIME=0.5; MIN_REPS=1; ROUNDS=1 ;;
     --rows) ROWS="$2"; RECORD=0; MODE=custom; shift ;;
     --no-record) RECORD=0 ;;
     --keep) KEEP=1 ;;

@@ -167,7 +167,7 @@ def cmd_report(a):
              for line in open(os.path.join(a.dir, "read_bw.txt")) if "read_bw_gbs=" in line)
     rows, dim = a.rows, a.dim
 
-    search, build, meta, big = {}, {}, {}, {}
+    search, build, meta, big, single_thread = {}, {}, {}, {}, {}
     for r in recs:
         key = (r["engine"], r.get("index"))
         if r["kind"] == "search" and not r.get("big"):
@@ -181,6 +181,8 @@ def cmd_report(a):
             big.setdefault("search", {})[(r["k"], r["batch"])] = r
         elif r["kind"] == "build":
             build[key] = r
+        elif r["kind"] == "single_thread":
+            single_thread[r["index"]] = r
         elif r["kind"] == "meta":
             meta[r["engine"]] = r
         elif r["kind"] == "big":
@@ -292,6 +294,11 @@ def cmd_report(a):
     lines += [f"Batch-1 read floor = bytes a scan must read / {bw:.2f} GB/s "
               "(i8: codes + 12 bytes of per-row constants):", ""]
     lines += md_table(fheader, ftable) + [""]
+    if "IndexFlatIP" in single_thread and p50("faiss", "IndexFlatIP") is not None:
+        st = single_thread["IndexFlatIP"]["p50_ms"]
+        lines += [f"For reference, not compared: FAISS IndexFlatIP batch 1 on one OpenMP thread "
+                  f"takes {st:.3f} ms (p50), against {p50('faiss', 'IndexFlatIP'):.3f} ms on "
+                  f"{a.threads}.", ""]
     if rows * (dim + 12) < 40 * 2**20:
         lines += [f"Note: {rows:,} i8 rows ({rows * (dim + 12) / 2**20:.0f} MiB) fit in or near "
                   "the last-level cache, so batch-1 scans may beat the DRAM floor; the full run's "
