@@ -32,7 +32,8 @@
  *     float v[4] = {1, 0, 0, 0};
  *     Vecscan__V1__SearchResponse *r;
  *     if (vsc_search_vector(c, "docs", "emb", v, 4, 10, NULL, &r, &st) == VSC_OK) {
- *         for (size_t i = 0; i < r->result->n_hits; i++) printf("%llu\n", r->result->hits[i]->id);
+ *         for (size_t i = 0; i < r->result->n_hits; i++)
+ *             printf("%llu\n", (unsigned long long)r->result->hits[i]->id);
  *         vsc_free(r);
  *     }
  *     vsc_close(c);
@@ -98,8 +99,8 @@ typedef struct vsc_options {
 int vsc_connect(const char *addr, const char *token, vsc_conn **out, vsc_status *st);
 /* As vsc_connect with options (opt may be NULL). */
 int vsc_connect_opts(const char *addr, const vsc_options *opt, vsc_conn **out, vsc_status *st);
-/* Closes c: calls still in flight end CANCELLED (their callbacks run), open streams are reset.
- * NULL is ignored. */
+/* Closes c: calls still in flight end CANCELLED (their callbacks run). Finish or cancel every
+ * stream first: a vsc_stream handle does not outlive its connection. NULL is ignored. */
 void vsc_close(vsc_conn *c);
 /* Sets the default deadline of later calls on c (seconds; 0: none). */
 void vsc_set_timeout(vsc_conn *c, double timeout_s);
@@ -129,9 +130,11 @@ int vsc_unary_start(vsc_conn *c, const char *path, const ProtobufCMessage *req,
 int vsc_unary_start_raw(vsc_conn *c, const char *path, const uint8_t *req, size_t req_len,
                         const ProtobufCMessageDescriptor *resp_desc, double timeout_s,
                         vsc_unary_cb cb, void *user, vsc_status *st);
-/* Drives c's socket for at most timeout_ms (0: do what is ready; -1: until something completes):
- * reads, writes, expires deadlines and runs callbacks. Returns VSC_OK, or UNAVAILABLE when the
- * connection broke (every call in flight has then completed with that status). */
+/* One round of c's event loop: writes what is queued, waits at most timeout_ms for the socket
+ * (0: no wait; -1: no limit but the calls' deadlines), reads, expires deadlines and runs the
+ * callbacks of completed calls. Call it in a loop while calls are in flight. Returns VSC_OK, or
+ * UNAVAILABLE when the connection broke (every call in flight has then completed with that
+ * status). */
 int vsc_conn_run(vsc_conn *c, int timeout_ms, vsc_status *st);
 /* Calls in flight on c (unary calls and open streams). */
 size_t vsc_conn_in_flight(const vsc_conn *c);
