@@ -325,13 +325,14 @@ static vs_err vs_eval_sparse(vs_filter_result *r, const uint64_t *live, uint64_t
         return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory evaluating a filter");
     }
     uint64_t k = 0;
+    bool exact = p->np[p->f->root].exact; /* the candidates are the answer: no row to check */
     for (uint64_t i = 0; i < cov.n; i++) {
         uint32_t s = cov.v[i];
         if (s >= n_bits)
             break;
         if (live && !((live[s >> 6] >> (s & 63)) & 1))
             continue;
-        if (vs_eval_row(p, p->f->root, s))
+        if (exact || vs_eval_row(p, p->f->root, s))
             r->slots[k++] = s;
     }
     free(cov.v);

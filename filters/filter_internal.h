@@ -106,6 +106,7 @@ const char *vs_filter_op_text(vs_ftok_kind k);
 typedef struct vs_fnode_plan {
     uint64_t est;          /* upper bound on the slots that pass */
     uint64_t cover;        /* size of the node's candidate set; VS_FILTER_NONE when it has none */
+    bool exact;            /* the candidate set is exactly the passing slots (before live) */
     const vs_attr_col *col;
     const uint32_t *codes; /* TAG: the codes of its values that the dictionary holds, ascending */
     uint32_t n_codes;

@@ -10,6 +10,10 @@
  *   cover  the size of a candidate set that holds every passing slot and that postings give
  *          directly: a leaf's own slots, the smallest child's set for AND, the union for OR.
  *          NOT has none, nor an OR with a NOT under it.
+ *   exact  whether that candidate set is the answer itself: a tag leaf's postings, EXISTS's
+ *          presence bitmap, and an OR of exact children. The sparse path then skips checking each
+ *          candidate against the expression, which reads the slot's cells at random: 1000
+ *          candidates of `tag = 'x'` on 1M slots cost ~0.9 ms cold, 50 times the scan of their rows.
  *
  * The evaluator takes the sparse path when the cover is small, the dense one otherwise, and orders
  * AND's children by est so the most selective goes first and empty blocks stop early.
@@ -80,6 +84,7 @@ static vs_err vs_plan_bind_tag(vs_fplan *p, uint32_t i, vs_status *st)
     np->n_codes = n;
     p->n_codes += n;
     np->est = np->cover = est < np->col->n_present ? est : np->col->n_present;
+    np->exact = true;
     np->prepared = true;
     return VS_OK;
 }
@@ -132,12 +137,16 @@ vs_err vs_filter_plan_bind(vs_fplan *p, const vs_filter *f, const vs_attr_store 
             /* n = 0 (an empty BETWEEN) passes nothing, and has no ranges to point at */
             np->est = np->cover = nd->n ? vs_attr_bins_estimate(np->col, f->ranges + nd->off, nd->n) : 0;
             break;
-        case VS_FN_EXISTS: np->est = np->cover = np->col->n_present; break;
+        case VS_FN_EXISTS:
+            np->est = np->cover = np->col->n_present;
+            np->exact = true;
+            break;
         case VS_FN_NOT: np->est = n_bits, np->cover = VS_FILTER_NONE; break;
         case VS_FN_AND:
         case VS_FN_OR: {
             bool and = nd->kind == VS_FN_AND;
             uint64_t est = and ? UINT64_MAX : 0, cover = and ? VS_FILTER_NONE : 0;
+            bool exact = !and;
             uint32_t *order = p->order + nd->off;
             for (uint32_t k = 0; k < nd->n; k++) {
                 const vs_fnode_plan *kp = &p->np[f->kids[nd->off + k]];
@@ -146,6 +155,7 @@ vs_err vs_filter_plan_bind(vs_fplan *p, const vs_filter *f, const vs_attr_store 
                     est = kp->est < est ? kp->est : est;
                     cover = kp->cover < cover ? kp->cover : cover;
                 } else {
+                    exact &= kp->exact;
                     est = vs_plan_add(est, kp->est);
                     cover = cover == VS_FILTER_NONE || kp->cover == VS_FILTER_NONE
                                 ? VS_FILTER_NONE
@@ -154,6 +164,7 @@ vs_err vs_filter_plan_bind(vs_fplan *p, const vs_filter *f, const vs_attr_store 
             }
             np->est = est;
             np->cover = cover;
+            np->exact = exact && cover != VS_FILTER_NONE;
             vs_plan_sorting = p;
             qsort(order, nd->n, sizeof *order, vs_plan_cmp_est);
             np->order = order;
