@@ -19,7 +19,13 @@
  * keep their own heaps; the pass ends by merging them into the caller's candidates.
  *
  * Gather. A list source copies the listed rows of a tile into a scratch tile of the same layout and
- * runs the same kernels, so a filter that passes 1% of items reads about 1% of the rows.
+ * runs the same kernels, so a filter that passes 1% of items reads about 1% of the rows; the rows a
+ * few ahead are prefetched, since each is a random read.
+ *
+ * Routes. Which filtered queries fold into the dense pass (bitmap checked in the epilogue), are
+ * scored there only on their own allowed rows (sparse), or gather (a bitmap turned into a list
+ * here) is decided per batch from a cost model in bytes read, sequential against random, and
+ * scoring work: see "Scan: planning".
  */
 #include <math.h>
 #include <pthread.h>
@@ -42,6 +48,23 @@
 /* Below this many bytes of rows a pass runs on the calling thread alone: starting threads would
  * cost more than they save. */
 #define MIN_BYTES_PER_THREAD (1u << 20)
+/* Sparse queries (see "Scan: planning") are scored per span of this many rows, not per tile: at 1%
+ * passing a tile holds 2-3 of a query's rows, too few to pay for the calls, and a span of 4096 i8
+ * rows (d = 128: 560 KB) still sits in L2 while the batch's sparse queries pick their rows out of it. */
+#define SPARSE_SPAN (16 * TILE)
+/* The planner's costs, in units of one row read sequentially (see "Scan: planning"). */
+/* A listed row, read at random, in sequential rows: a 10% list of 1M i8 rows took 2.2 ms to
+ * gather with prefetching against 5.7 ms for the whole scan (3.8), a 20% list 3.3, a 50% list 2.6
+ * (denser lists read more neighbouring lines). So one query gathers below about 25% passing. */
+#define COST_GATHER_ROW 4.0
+/* Scoring one (row, query) pair in the blocked kernels: a batch of 256 unfiltered queries took
+ * 115 ms against 5.7 ms for one, 20 units per row for 256 queries. */
+#define COST_PAIR 0.08
+/* Scoring one allowed (row, query) pair of a sparse query: the row copied out of the cached span
+ * and scored alone (one horizontal sum per row, constants unpacked, the threshold scan): 256
+ * queries with their own 10% filters took 350 ms for 25.6M pairs, 2.4 units a pair, 30 times a
+ * blocked pair. So a batch's own filters go sparse below about 3% passing and fold above. */
+#define COST_SPARSE_PAIR 2.4
 
 typedef struct cpu_field {
     vs_field_layout l;
@@ -217,6 +240,7 @@ static size_t cpu_field_bytes(void *store, uint32_t field)
 /* The query vectors of one field in a pass, gathered contiguous for the kernels. */
 typedef struct pass_field {
     uint32_t m;        /* vectors */
+    uint32_t m_dense;  /* the first m_dense belong to queries scored on every row of a tile */
     float *f;          /* m x dim */
     int8_t *c;         /* i8: m x dpad, zero padded */
     int32_t *csum;     /* i8 */
@@ -236,6 +260,7 @@ typedef struct pass_query {
     pass_term terms[VS_MAX_TERMS];
     vs_combine combine;
     const vs_slotset *allowed; /* bitmap or NULL in a dense pass; the list itself in a gather pass */
+    bool sparse;               /* dense pass: scored only on its allowed rows (see "Planning") */
     uint32_t k;
 } pass_query;
 
@@ -249,6 +274,7 @@ typedef struct pass {
     const uint32_t *list; /* gather pass: the sorted slots, else NULL */
     uint64_t list_len;
     uint32_t kmax;
+    bool any_sparse;
 } pass;
 
 /* One thread's share of a pass. */
@@ -257,6 +283,7 @@ typedef struct worker {
     uint64_t begin, end; /* slots [begin, end) of a dense pass, or list positions of a gather pass */
     vs_topk *heaps;      /* one per pass query */
     vs_cand *heap_mem;
+    uint64_t *cursor;    /* per pass query: a sparse query's next position in its list */
     vs_err err;
 } worker;
 
@@ -268,6 +295,7 @@ typedef struct tile_scratch {
     uint8_t *gathered[VS_MAX_FIELDS];
     float *gconsts[VS_MAX_FIELDS];        /* 3 x TILE: middle, scale, norm2 of gathered rows */
     uint32_t *cand;                       /* TILE: rows above a query's threshold */
+    uint32_t *sslots;                     /* SPARSE_SPAN: a sparse query's allowed slots in a span */
     float *tconsts;                       /* 3 x TILE: an i8 tile's constants, taken out of its rows */
     int8_t *i8scratch;                    /* the i8 kernel's repacked block */
     float *combined;              /* TILE */
@@ -283,6 +311,7 @@ static void scratch_free(tile_scratch *t, uint32_t n_fields)
     }
     free(t->iscores);
     free(t->cand);
+    free(t->sslots);
     free(t->tconsts);
     free(t->i8scratch);
     free(t->xf);
@@ -304,7 +333,7 @@ static bool scratch_alloc(tile_scratch *t, const pass *p)
         t->scores[f] = malloc((size_t)m * TILE * sizeof(float));
         if (!t->scores[f])
             return false;
-        if (p->list) {
+        if (p->list || p->any_sparse) {
             t->gathered[f] = aligned_alloc(64, (size_t)TILE * cf->row_bytes + 64);
             t->gconsts[f] = malloc(3 * TILE * sizeof(float));
             if (!t->gathered[f] || !t->gconsts[f])
@@ -316,9 +345,11 @@ static bool scratch_alloc(tile_scratch *t, const pass *p)
     t->combined = malloc(TILE * sizeof(float));
     t->present = malloc(TILE);
     t->cand = malloc(TILE * sizeof(uint32_t));
+    t->sslots = malloc(SPARSE_SPAN * sizeof(uint32_t));
     t->tconsts = malloc(3 * TILE * sizeof(float));
     t->i8scratch = malloc(VS_I8_SCRATCH((max_dim + 3) & ~3u));
-    return t->iscores && t->xf && t->combined && t->present && t->cand && t->tconsts && t->i8scratch;
+    return t->iscores && t->xf && t->combined && t->present && t->cand && t->sslots && t->tconsts &&
+           t->i8scratch;
 }
 
 /* sgemm: out (m x n, leading dim ld) = Q (m x d) . X (n x d)^T. */
@@ -333,17 +364,31 @@ static void sgemm_qxt(const float *q, uint32_t m, const float *x, uint32_t n, ui
 #endif
 }
 
-/* Scores every vector of field f in the pass against n rows: codes in chunk layout (a chunk's rows
- * or a gathered tile); the rows' middle, scale and norm2 are arrays alongside. Leaves metric scores
- * in t->scores[f]. */
-static void score_field(const pass *p, uint32_t f, const uint8_t *codes, const float *middle,
-                        const float *scale, const float *norm2, uint32_t n, tile_scratch *t)
+/* Vectors [first, first + m) of a pass field, as a pass field of their own (pointers into pf). */
+static pass_field field_view(const pass_field *pf, const cpu_field *cf, uint32_t first, uint32_t m)
+{
+    pass_field v = {.m = m, .f = pf->f + (size_t)first * cf->l.dim, .norm2 = pf->norm2 + first};
+    if (pf->c) {
+        v.c = pf->c + (size_t)first * cf->dpad;
+        v.csum = pf->csum + first;
+        v.scale = pf->scale + first;
+        v.sum = pf->sum + first;
+    }
+    if (pf->bits)
+        v.bits = pf->bits + (size_t)first * cf->l.b1_words;
+    return v;
+}
+
+/* Scores the vectors of pf (field f) against n rows: codes in chunk layout (a chunk's rows or a
+ * gathered tile); the rows' middle, scale and norm2 are arrays alongside. Leaves metric scores in
+ * out, pf->m x TILE. */
+static void score_field(const pass *p, uint32_t f, const pass_field *pf, float *out, const uint8_t *codes,
+                        const float *middle, const float *scale, const float *norm2, uint32_t n,
+                        tile_scratch *t)
 {
     const cpu_field *cf = &p->s->f[f];
-    const pass_field *pf = &p->pf[f];
     const vs_cpu_kernels *k = p->s->k;
     uint32_t d = cf->l.dim, m = pf->m;
-    float *out = t->scores[f];
     bool l2 = cf->l.metric == VS_METRIC_L2;
     switch (cf->l.storage) {
     case VS_STORAGE_F32:
@@ -480,25 +525,108 @@ static bool tile_has_rows(const pass *p, uint32_t base, uint32_t n)
     return false;
 }
 
-/* Copies the listed rows of every used field into the gather scratch. */
-static void gather_tile(const pass *p, const uint32_t *slots, uint32_t n, tile_scratch *t)
+/* How many listed rows ahead of the copy the gather asks the memory system for. A listed row is a
+ * random access: without a hint the core waits a DRAM latency (~100 ns) per row with only a few
+ * misses in flight, and 10% of 1M i8 rows (d = 128) took 3.1 ms sorted, against 6 ms for the whole
+ * sequential scan. Asking 16 rows (about 50 lines) ahead keeps enough misses in flight to turn the
+ * latency bound into a bandwidth bound. */
+#define GATHER_PREFETCH 16
+
+/* Asks for the cache lines of one row of field f at slot (every line it spans). */
+static inline void prefetch_row(const cpu_store *s, const cpu_field *cf, uint32_t slot)
+{
+    const uint8_t *row = cf->codes[slot >> s->chunk_shift] + (size_t)(slot & (chunk_rows(s) - 1)) * cf->row_bytes;
+    for (uint32_t b = 0; b < cf->row_bytes; b += 64)
+        __builtin_prefetch(row + b);
+    __builtin_prefetch(row + cf->row_bytes - 1);
+}
+
+/* Copies the rows of field f at slots[0 .. n) into the gather scratch; slots[n .. avail) are the
+ * next rows to come, prefetched while these are copied. */
+static void gather_rows(const pass *p, uint32_t f, const uint32_t *slots, uint32_t n, uint64_t avail,
+                        tile_scratch *t)
 {
     const cpu_store *s = p->s;
+    const cpu_field *cf = &s->f[f];
     uint32_t mask = chunk_rows(s) - 1;
-    for (uint32_t f = 0; f < s->n_fields; f++) {
-        if (!p->field_used[f])
-            continue;
-        const cpu_field *cf = &s->f[f];
-        for (uint32_t r = 0; r < n; r++) {
-            uint32_t slot = slots[r], c = slot >> s->chunk_shift, rr = slot & mask;
-            memcpy(t->gathered[f] + (size_t)r * cf->row_bytes, cf->codes[c] + (size_t)rr * cf->row_bytes,
-                   cf->row_bytes);
-            if (cf->consts[c]) { /* i8 carries its constants in the row */
-                t->gconsts[f][r] = cf->consts[c][rr];
-                t->gconsts[f][TILE + r] = cf->consts[c][chunk_rows(s) + rr];
-                t->gconsts[f][2 * TILE + r] = cf->consts[c][2 * (size_t)chunk_rows(s) + rr];
-            }
+    for (uint32_t r = 0; r < n; r++) {
+        if (r + GATHER_PREFETCH < avail)
+            prefetch_row(s, cf, slots[r + GATHER_PREFETCH]);
+        uint32_t slot = slots[r], c = slot >> s->chunk_shift, rr = slot & mask;
+        memcpy(t->gathered[f] + (size_t)r * cf->row_bytes, cf->codes[c] + (size_t)rr * cf->row_bytes,
+               cf->row_bytes);
+        if (cf->consts[c]) { /* i8 carries its constants in the row */
+            t->gconsts[f][r] = cf->consts[c][rr];
+            t->gconsts[f][TILE + r] = cf->consts[c][chunk_rows(s) + rr];
+            t->gconsts[f][2 * TILE + r] = cf->consts[c][2 * (size_t)chunk_rows(s) + rr];
         }
+    }
+}
+
+/* Scores vectors [first, first + m) of field f against the gathered scratch's n rows. */
+static void score_gathered(const pass *p, uint32_t f, uint32_t first, uint32_t m, uint32_t n, tile_scratch *t)
+{
+    pass_field v = field_view(&p->pf[f], &p->s->f[f], first, m);
+    score_field(p, f, &v, t->scores[f] + (size_t)first * TILE, t->gathered[f], t->gconsts[f],
+                t->gconsts[f] + TILE, t->gconsts[f] + 2 * TILE, n, t);
+}
+
+/* First position in the sorted list a[0 .. n) whose slot is >= s. */
+static uint64_t lower_bound(const uint32_t *a, uint64_t n, uint32_t s)
+{
+    uint64_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (a[mid] < s)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* A sparse query's allowed slots in [base, base + n) into out; returns how many. A list is walked
+ * with the worker's cursor (tiles come in ascending order), a bitmap read word by word. */
+static uint32_t tile_allowed(const vs_slotset *a, uint64_t *cursor, uint32_t base, uint32_t n, uint32_t *out)
+{
+    uint32_t k = 0;
+    uint64_t end = (uint64_t)base + n;
+    if (a->kind == VS_SLOTSET_LIST) {
+        uint64_t c = *cursor == UINT64_MAX ? lower_bound(a->slots, a->count, base) : *cursor;
+        while (c < a->count && a->slots[c] < base) /* past a tile skipped as empty */
+            c++;
+        while (c < a->count && a->slots[c] < end)
+            out[k++] = a->slots[c++];
+        *cursor = c;
+        return k;
+    }
+    if (end > a->n_bits)
+        end = a->n_bits;
+    for (uint64_t w = base >> 6; w * 64 < end; w++) {
+        uint64_t bits = a->words[w];
+        if (w * 64 < base)
+            bits &= ~0ull << (base - w * 64);
+        if (end - w * 64 < 64)
+            bits &= (1ull << (end - w * 64)) - 1;
+        for (; bits; bits &= bits - 1)
+            out[k++] = (uint32_t)(w * 64 + (uint64_t)__builtin_ctzll(bits));
+    }
+    return k;
+}
+
+/* Scores a sparse query on its allowed rows of the span [base, base + n) (n <= SPARSE_SPAN) and
+ * offers them, a tile of rows at a time: the rows were just streamed by the pass, or will be read
+ * once and then found in cache by the batch's other sparse queries. */
+static void sparse_span(const pass *p, const pass_query *pq, uint64_t *cursor, uint32_t base, uint32_t n,
+                        tile_scratch *t, vs_topk *h)
+{
+    uint32_t k = tile_allowed(pq->allowed, cursor, base, n, t->sslots);
+    const pass_term *pt = &pq->terms[0]; /* sparse queries have one term (see "Scan: planning") */
+    for (uint32_t i = 0; i < k; i += TILE) {
+        uint32_t m = k - i < TILE ? k - i : TILE;
+        gather_rows(p, pt->field, t->sslots + i, m, k - i, t);
+        score_gathered(p, pt->field, pt->first, pt->n_vecs, m, t);
+        offer_tile(p, pq, 0, t->sslots + i, m, t, h);
     }
 }
 
@@ -514,41 +642,50 @@ static void *worker_run(void *arg)
         return NULL;
     }
     uint32_t mask = chunk_rows(s) - 1;
+    uint64_t span = w->begin; /* sparse queries: the rows from here to pos are still to score */
     for (uint64_t pos = w->begin; pos < w->end;) {
         uint32_t n, base = 0;
         const uint32_t *slots = NULL;
         if (p->list) {
             n = (uint32_t)(w->end - pos < TILE ? w->end - pos : TILE);
             slots = p->list + pos;
-            gather_tile(p, slots, n, &t);
             for (uint32_t f = 0; f < s->n_fields; f++)
-                if (p->field_used[f])
-                    score_field(p, f, t.gathered[f], t.gconsts[f], t.gconsts[f] + TILE,
-                                t.gconsts[f] + 2 * TILE, n, &t);
+                if (p->field_used[f]) {
+                    gather_rows(p, f, slots, n, w->end - pos, &t);
+                    score_gathered(p, f, 0, p->pf[f].m, n, &t);
+                }
         } else {
             base = (uint32_t)pos;
             uint32_t in_chunk = chunk_rows(s) - (base & mask);
             n = TILE < in_chunk ? TILE : in_chunk;
             if (pos + n > w->end)
                 n = (uint32_t)(w->end - pos);
-            if (!tile_has_rows(p, base, n)) {
-                pos += n;
-                continue;
-            }
+            if (!tile_has_rows(p, base, n))
+                goto next;
             uint32_t c = base >> s->chunk_shift, r0 = base & mask;
             for (uint32_t f = 0; f < s->n_fields; f++) {
-                if (!p->field_used[f])
+                if (!p->field_used[f] || !p->pf[f].m_dense)
                     continue;
                 const cpu_field *cf = &s->f[f];
                 const float *k = cf->consts[c];
                 size_t rows = chunk_rows(s);
-                score_field(p, f, cf->codes[c] + (size_t)r0 * cf->row_bytes, k ? k + r0 : NULL,
-                            k ? k + rows + r0 : NULL, k ? k + 2 * rows + r0 : NULL, n, &t);
+                pass_field v = field_view(&p->pf[f], cf, 0, p->pf[f].m_dense);
+                score_field(p, f, &v, t.scores[f], cf->codes[c] + (size_t)r0 * cf->row_bytes,
+                            k ? k + r0 : NULL, k ? k + rows + r0 : NULL, k ? k + 2 * rows + r0 : NULL, n, &t);
             }
         }
         for (uint32_t qi = 0; qi < p->n_queries; qi++)
-            offer_tile(p, &p->queries[qi], base, slots, n, &t, &w->heaps[qi]);
+            if (!p->queries[qi].sparse)
+                offer_tile(p, &p->queries[qi], base, slots, n, &t, &w->heaps[qi]);
+    next:
         pos += n;
+        if (p->any_sparse && (pos - span + TILE > SPARSE_SPAN || pos >= w->end)) {
+            for (uint32_t qi = 0; qi < p->n_queries; qi++)
+                if (p->queries[qi].sparse)
+                    sparse_span(p, &p->queries[qi], &w->cursor[qi], (uint32_t)span, (uint32_t)(pos - span), &t,
+                                &w->heaps[qi]);
+            span = pos;
+        }
     }
     scratch_free(&t, s->n_fields);
     return NULL;
@@ -569,8 +706,11 @@ static void pass_free(pass *p)
     free(p->queries);
 }
 
-/* Gathers the vectors of the pass's queries into contiguous per-field arrays. */
-static bool pass_prepare(pass *p, const vs_scan_batch *b, const uint32_t *qidx, uint32_t nq)
+/* Gathers the vectors of the pass's queries into contiguous per-field arrays: those of queries
+ * scored on every row first (m_dense of them), then those of sparse queries (sparse[q] for batch
+ * query q; NULL: none). */
+static bool pass_prepare(pass *p, const vs_scan_batch *b, const uint32_t *qidx, uint32_t nq,
+                         const bool *sparse)
 {
     const cpu_store *s = p->s;
     uint32_t need[VS_MAX_FIELDS] = {0};
@@ -605,10 +745,18 @@ static bool pass_prepare(pass *p, const vs_scan_batch *b, const uint32_t *qidx, 
                 return false;
         }
     }
-    for (uint32_t i = 0; i < nq; i++) {
-        const vs_scan_query *sq = &b->queries[qidx[i]];
-        pass_query *pq = &p->queries[i];
-        pq->q = qidx[i];
+    for (uint32_t i = 0; i < 2 * nq; i++) {
+        if (i == nq) /* the dense queries' vectors are in */
+            for (uint32_t f = 0; f < s->n_fields; f++)
+                p->pf[f].m_dense = p->pf[f].m;
+        bool sp = sparse && sparse[qidx[i % nq]];
+        if (sp != (i >= nq))
+            continue;
+        const vs_scan_query *sq = &b->queries[qidx[i % nq]];
+        pass_query *pq = &p->queries[i % nq];
+        pq->q = qidx[i % nq];
+        pq->sparse = sp;
+        p->any_sparse |= sp;
         pq->n_terms = sq->n_terms;
         pq->combine = sq->combine;
         pq->allowed = sq->allowed;
@@ -655,7 +803,9 @@ static vs_err pass_run(pass *p, vs_cand *out, size_t stride, uint32_t *counts, v
 {
     const cpu_store *s = p->s;
     uint64_t total = p->list ? p->list_len : p->view->slot_limit;
-    uint64_t bytes = total * pass_row_bytes(p);
+    /* a listed row is a random read: it costs COST_GATHER_ROW sequential rows of time, so a gather
+     * is worth a second thread at a quarter of the bytes a sequential pass needs */
+    uint64_t bytes = total * pass_row_bytes(p) * (p->list ? (uint64_t)COST_GATHER_ROW : 1);
     uint32_t nt = s->n_threads;
     if (bytes / MIN_BYTES_PER_THREAD < nt)
         nt = (uint32_t)(bytes / MIN_BYTES_PER_THREAD) > 0 ? (uint32_t)(bytes / MIN_BYTES_PER_THREAD) : 1;
@@ -666,7 +816,10 @@ static vs_err pass_run(pass *p, vs_cand *out, size_t stride, uint32_t *counts, v
         w[i].p = p;
         w[i].heaps = calloc(p->n_queries, sizeof(vs_topk));
         w[i].heap_mem = malloc((size_t)p->n_queries * p->kmax * sizeof(vs_cand));
-        ok = w[i].heaps && w[i].heap_mem;
+        w[i].cursor = malloc(p->n_queries * sizeof(uint64_t));
+        ok = w[i].heaps && w[i].heap_mem && w[i].cursor;
+        for (uint32_t q = 0; ok && q < p->n_queries; q++)
+            w[i].cursor[q] = UINT64_MAX; /* found by binary search at the worker's first tile */
         for (uint32_t q = 0; ok && q < p->n_queries; q++)
             vs_topk_init(&w[i].heaps[q], w[i].heap_mem + (size_t)q * p->kmax, p->queries[q].k);
         /* split on TILE boundaries so dense tiles stay aligned to bitmap words and i8 blocks */
@@ -716,6 +869,7 @@ done:
     for (uint32_t i = 0; w && i < nt; i++) {
         free(w[i].heaps);
         free(w[i].heap_mem);
+        free(w[i].cursor);
     }
     free(w);
     free(tid);
@@ -731,8 +885,8 @@ static void query_need(const vs_scan_query *q, uint32_t *need)
 
 /* Runs the queries qidx[0..nq) over one row source, in passes of at most QBLOCK vectors per field. */
 static vs_err run_group(const cpu_store *s, const vs_slot_view *view, const vs_scan_batch *b,
-                        const uint32_t *qidx, uint32_t nq, const vs_slotset *list, vs_cand *out,
-                        size_t stride, uint32_t *counts, vs_status *st)
+                        const uint32_t *qidx, uint32_t nq, const vs_slotset *list, const bool *sparse,
+                        vs_cand *out, size_t stride, uint32_t *counts, vs_status *st)
 {
     uint32_t i = 0;
     while (i < nq) {
@@ -754,7 +908,7 @@ static vs_err run_group(const cpu_store *s, const vs_slot_view *view, const vs_s
             p.list_len = list->count;
         }
         vs_err e = VS_OK;
-        if (!pass_prepare(&p, b, qidx + i, j - i))
+        if (!pass_prepare(&p, b, qidx + i, j - i, sparse))
             e = vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory preparing a scan pass");
         else
             e = pass_run(&p, out, stride, counts, st);
@@ -766,45 +920,190 @@ static vs_err run_group(const cpu_store *s, const vs_slot_view *view, const vs_s
     return VS_OK;
 }
 
+/* ===== Scan: planning =====
+ *
+ * A query with an allowed set takes one of three routes, and queries that share one set (the same
+ * pointer) take it together:
+ *
+ *   fold    a query of the dense pass, scored on every row, its bitmap checked in the epilogue
+ *           (a BITMAP only: a list cannot be probed)
+ *   sparse  a query of the dense pass scored only on its allowed rows of each tile, gathered from
+ *           the tile as the pass streams it (one-term queries)
+ *   gather  a pass of its own over the listed rows (a BITMAP is turned into a list here)
+ *
+ * The choice minimises a cost in units of one row read sequentially (its bytes over the streaming
+ * bandwidth): N rows, a set of L rows shared by m queries:
+ *
+ *   dense pass  N x max(1, compute per row): reading and scoring overlap, so a pass is bound by
+ *               whichever is larger. Each unfiltered or folded query adds COST_PAIR per row, a
+ *               sparse one (L / N) x COST_SPARSE_PAIR.
+ *   gather      L x (COST_GATHER_ROW + m x COST_PAIR): a listed row is a random read, and its
+ *               scores cost what they cost in a dense pass.
+ *
+ * Three plans are priced and the cheapest runs: every set gathered; every set in the dense pass
+ * (fold or sparse, whichever is cheaper); and each set on its own, gathered when that beats its
+ * share of a dense pass that runs anyway. (Measured on the development machine, 1M x 128 i8 rows,
+ * 2 threads, with bench/filter-vs-faiss.sh: see the constants at the top.)
+ */
+
+typedef enum scan_route { ROUTE_DENSE = 0, ROUTE_FOLD, ROUTE_SPARSE, ROUTE_GATHER } scan_route;
+
+/* Queries that share one allowed set (NULL: unfiltered, always dense). */
+typedef struct scan_group {
+    const vs_slotset *set;
+    uint32_t first, n;     /* its queries: order[first .. first + n) */
+    double gather, fold, sparse; /* gather: cost; fold, sparse: compute units per row (HUGE_VAL: no) */
+    scan_route route;
+} scan_group;
+
+/* Ascending allowed-set pointer, then batch position: for qsort. */
+static _Thread_local const vs_scan_batch *sorting_batch;
+static int cmp_by_set(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    uintptr_t px = (uintptr_t)sorting_batch->queries[x].allowed, py = (uintptr_t)sorting_batch->queries[y].allowed;
+    return px != py ? (px < py ? -1 : 1) : (x > y) - (x < y);
+}
+
+/* Prices one group's routes (see the model above). */
+static void price_group(scan_group *g, const vs_scan_batch *b, const uint32_t *order, double n_rows)
+{
+    double L = (double)g->set->count, m = g->n;
+    bool one_term = true;
+    for (uint32_t i = 0; i < g->n; i++)
+        one_term &= b->queries[order[g->first + i]].n_terms == 1;
+    g->gather = L * (COST_GATHER_ROW + m * COST_PAIR);
+    g->fold = g->set->kind == VS_SLOTSET_BITMAP ? m * COST_PAIR : HUGE_VAL;
+    g->sparse = one_term && n_rows > 0 ? L / n_rows * m * COST_SPARSE_PAIR : HUGE_VAL;
+}
+
+/* The cost of the routes in g[0 .. n) with base_units of unfiltered compute per row. */
+static double plan_cost(const scan_group *g, uint32_t n, double base_units, bool base, double n_rows)
+{
+    double units = base_units, cost = 0;
+    bool dense = base;
+    for (uint32_t i = 0; i < n; i++) {
+        if (g[i].route == ROUTE_GATHER) {
+            cost += g[i].gather;
+        } else {
+            units += g[i].route == ROUTE_FOLD ? g[i].fold : g[i].sparse;
+            dense = true;
+        }
+    }
+    return cost + (dense ? n_rows * (units > 1 ? units : 1) : 0);
+}
+
+/* Group g's route under plan 0 (gather every set), 1 (every set in the dense pass) or 2 (each set
+ * gathered when that beats its share of a dense pass that runs anyway). */
+static scan_route plan_route(const scan_group *g, int plan, double n_rows)
+{
+    double in_dense = g->fold < g->sparse ? g->fold : g->sparse;
+    if (plan == 0 || in_dense == HUGE_VAL || (plan == 2 && g->gather < n_rows * in_dense))
+        return ROUTE_GATHER;
+    return g->fold < g->sparse ? ROUTE_FOLD : ROUTE_SPARSE;
+}
+
+/* Routes every filtered group by the cheapest of the three plans. */
+static void plan_routes(scan_group *g, uint32_t n, double base_units, bool base, double n_rows)
+{
+    int pick = 0;
+    double best = HUGE_VAL;
+    for (int plan = 0; plan < 3; plan++) {
+        for (uint32_t i = 0; i < n; i++)
+            g[i].route = plan_route(&g[i], plan, n_rows);
+        double c = plan_cost(g, n, base_units, base, n_rows);
+        if (c < best) {
+            best = c;
+            pick = plan;
+        }
+    }
+    for (uint32_t i = 0; i < n; i++)
+        g[i].route = plan_route(&g[i], pick, n_rows);
+}
+
+/* A BITMAP's slots as a LIST in *mem (the caller frees it); false when out of memory. */
+static bool bitmap_to_list(const vs_slotset *a, uint32_t **mem, vs_slotset *list)
+{
+    uint64_t cap = a->count, k = 0;
+    *mem = malloc((cap ? cap : 1) * sizeof **mem);
+    if (!*mem)
+        return false;
+    for (uint64_t w = 0; w < (a->n_bits + 63) / 64 && k < cap; w++)
+        for (uint64_t bits = a->words[w]; bits && k < cap; bits &= bits - 1) {
+            uint64_t slot = w * 64 + (uint64_t)__builtin_ctzll(bits);
+            if (slot < a->n_bits)
+                (*mem)[k++] = (uint32_t)slot;
+        }
+    *list = (vs_slotset){.kind = VS_SLOTSET_LIST, .slots = *mem, .count = k};
+    return true;
+}
+
+/* Plans the batch's routes, runs the dense pass (unfiltered, folded and sparse queries together),
+ * then one gather pass per gathered set. */
 static vs_err cpu_scan(void *store, const vs_slot_view *view, const vs_scan_batch *b, vs_cand *out,
                        size_t stride, uint32_t *counts, vs_status *st)
 {
     const cpu_store *s = store;
     uint32_t nq = b->n_queries;
-    uint32_t *order = malloc((nq ? nq : 1) * sizeof *order);
-    bool *done = calloc(nq ? nq : 1, sizeof *done);
-    if (!order || !done) {
-        free(order);
-        free(done);
-        return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory scanning");
-    }
+    uint32_t *order = malloc((nq ? nq : 1) * sizeof *order), *dense = malloc((nq ? nq : 1) * sizeof *dense);
+    bool *sparse = calloc(nq ? nq : 1, sizeof *sparse);
+    scan_group *g = malloc((nq ? nq : 1) * sizeof *g);
     vs_err e = VS_OK;
-    /* dense group: everything that is not a gather list */
-    uint32_t n = 0;
-    for (uint32_t q = 0; q < nq; q++) {
-        const vs_slotset *a = b->queries[q].allowed;
-        if (!a || a->kind != VS_SLOTSET_LIST) {
-            order[n++] = q;
-            done[q] = true;
+    if (!order || !dense || !sparse || !g) {
+        e = vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory scanning");
+        goto done;
+    }
+    /* groups: runs of one allowed set, after the unfiltered queries */
+    for (uint32_t q = 0; q < nq; q++)
+        order[q] = q;
+    sorting_batch = b;
+    qsort(order, nq, sizeof *order, cmp_by_set);
+    double n_rows = (double)view->slot_limit;
+    uint32_t n_groups = 0, n_dense = 0;
+    for (uint32_t i = 0; i < nq;) {
+        const vs_slotset *a = b->queries[order[i]].allowed;
+        uint32_t j = i;
+        while (j < nq && b->queries[order[j]].allowed == a)
+            j++;
+        if (!a || a->kind == VS_SLOTSET_ALL) {
+            for (; i < j; i++)
+                dense[n_dense++] = order[i];
+            continue;
+        }
+        g[n_groups] = (scan_group){.set = a, .first = i, .n = j - i};
+        price_group(&g[n_groups++], b, order, n_rows);
+        i = j;
+    }
+    plan_routes(g, n_groups, n_dense * COST_PAIR, n_dense > 0, n_rows);
+    for (uint32_t gi = 0; gi < n_groups; gi++) {
+        if (g[gi].route == ROUTE_GATHER)
+            continue;
+        for (uint32_t i = 0; i < g[gi].n; i++) {
+            uint32_t q = order[g[gi].first + i];
+            dense[n_dense++] = q;
+            sparse[q] = g[gi].route == ROUTE_SPARSE;
         }
     }
-    if (n)
-        e = run_group(s, view, b, order, n, NULL, out, stride, counts, st);
-    /* gather groups: queries that share one list run together */
-    for (uint32_t q = 0; q < nq && !e; q++) {
-        if (done[q])
+    if (n_dense)
+        e = run_group(s, view, b, dense, n_dense, NULL, sparse, out, stride, counts, st);
+    for (uint32_t gi = 0; gi < n_groups && !e; gi++) {
+        if (g[gi].route != ROUTE_GATHER)
             continue;
-        const vs_slotset *list = b->queries[q].allowed;
-        n = 0;
-        for (uint32_t r = q; r < nq; r++)
-            if (!done[r] && b->queries[r].allowed == list) {
-                order[n++] = r;
-                done[r] = true;
-            }
-        e = run_group(s, view, b, order, n, list, out, stride, counts, st);
+        vs_slotset list = *g[gi].set;
+        uint32_t *mem = NULL;
+        if (list.kind == VS_SLOTSET_BITMAP && !bitmap_to_list(g[gi].set, &mem, &list)) {
+            e = vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory listing %llu allowed slots",
+                              (unsigned long long)g[gi].set->count);
+            break;
+        }
+        e = run_group(s, view, b, order + g[gi].first, g[gi].n, &list, NULL, out, stride, counts, st);
+        free(mem);
     }
+done:
     free(order);
-    free(done);
+    free(dense);
+    free(sparse);
+    free(g);
     return e;
 }
 

@@ -433,6 +433,41 @@ static void check_query(const ref_model *m, vs_index *ix, const vs_query *q, uin
     free(hits);
 }
 
+/* Runs queries q[0 .. nq) as one batch and compares each with the reference (SUM or MAX). */
+static void check_batch(const ref_model *m, vs_index *ix, const vs_query *q, uint32_t nq, uint32_t k, tol t,
+                        const char *what)
+{
+    vs_hit *hits = malloc((size_t)nq * k * sizeof *hits);
+    uint32_t *counts = calloc(nq, sizeof *counts);
+    scored *ref = malloc((m->n + 1) * sizeof *ref);
+    vs_status st;
+    vs_search_params p = {.k = k};
+    vs_err e = vs_index_search(ix, q, nq, &p, hits, counts, &st);
+    CHECKF(e == VS_OK, "%s: search failed: %s", what, st.msg);
+    for (uint32_t i = 0; i < nq && e == VS_OK; i++) {
+        ref_query rq = {.q = &q[i]};
+        for (uint32_t ti = 0; ti < q[i].n_terms; ti++) {
+            rq.qv[ti] = calloc(q[i].terms[ti].n_vectors, sizeof(ref_qvec));
+            for (uint32_t v = 0; v < q[i].terms[ti].n_vectors; v++)
+                qvec_prepare(m, q[i].terms[ti].field,
+                             q[i].terms[ti].vectors + (size_t)v * m->spec[q[i].terms[ti].field].dim,
+                             &rq.qv[ti][v]);
+        }
+        char w[200];
+        snprintf(w, sizeof w, "%s, query %u", what, i);
+        size_t nref = ref_rank(m, ix, &rq, 0, q[i].n_terms, false, k, 0, ref);
+        compare(w, hits + (size_t)i * k, counts[i], ref, nref, k, t);
+        for (uint32_t ti = 0; ti < q[i].n_terms; ti++) {
+            for (uint32_t v = 0; v < q[i].terms[ti].n_vectors; v++)
+                qvec_free(&rq.qv[ti][v]);
+            free(rq.qv[ti]);
+        }
+    }
+    free(ref);
+    free(counts);
+    free(hits);
+}
+
 /* ===== Data ===== */
 
 static void gauss_fill(vs_rng *r, float *x, size_t n)
@@ -530,6 +565,93 @@ static void case_single_field(vs_device dev, vs_rng *r, int quick)
                 ref_free(&m);
                 vs_index_destroy(ix);
             }
+}
+
+/* Batches that mix filters the way a server sees them: unfiltered queries, each query its own
+ * sparse list or bitmap, queries sharing a dense or a sparse bitmap, and a batch of only own
+ * filters. A backend may route each differently (the CPU one folds, gathers, or scores a query
+ * only on its allowed rows of each tile); every route must give the reference answer. */
+static void case_batch_filters(vs_device dev, vs_rng *r)
+{
+    static const vs_field_spec specs[] = {
+        {.name = "v", .dim = 129, .metric = VS_METRIC_IP, .storage = VS_STORAGE_I8},
+        {.name = "v", .dim = 7, .metric = VS_METRIC_COSINE, .storage = VS_STORAGE_F32},
+    };
+    enum { NQ = 64, N_OWN = 48, N_SETS = N_OWN + 2 };
+    for (int si = 0; si < 2; si++) {
+        const vs_field_spec *sp = &specs[si];
+        uint32_t n = 1500;
+        vs_index_options o = {.device = dev, .chunk_rows = 512, .n_threads = 2};
+        vs_index *ix;
+        vs_status st;
+        if (vs_index_create(sp, 1, &o, &ix, &st) != VS_OK) {
+            CHECKF(0, "create: %s", st.msg);
+            continue;
+        }
+        ref_model m;
+        ref_init(&m, sp, 1);
+        float *x = malloc((size_t)n * sp->dim * sizeof(float));
+        gauss_fill(r, x, (size_t)n * sp->dim);
+        vs_item_vectors *items = calloc(n, sizeof *items);
+        for (uint32_t i = 0; i < n; i++) {
+            items[i].id = 5 + 3 * (uint64_t)i;
+            items[i].vectors[0] = x + (size_t)i * sp->dim;
+            ref_write(&m, &items[i], 0, false);
+        }
+        CHECK(vs_index_upsert(ix, items, n, NULL, &st) == VS_OK);
+        uint32_t lim = vs_index_slot_limit(ix), words_per = (lim + 63) / 64;
+        /* sets 0..23: own lists of ~2%; 24..47: own bitmaps of ~2%; 48: a shared bitmap of ~30%;
+         * 49: a shared bitmap of ~2% */
+        vs_slotset sets[N_SETS];
+        uint64_t *words = calloc((size_t)N_SETS * words_per, 8);
+        uint32_t *lists = malloc((size_t)24 * lim * sizeof *lists);
+        for (int k = 0; k < N_SETS; k++) {
+            double pass = k == N_OWN ? 0.3 : 0.02;
+            uint64_t *w = words + (size_t)k * words_per;
+            uint32_t *l = lists + (size_t)(k < 24 ? k : 0) * lim;
+            uint64_t c = 0;
+            for (uint32_t s2 = 0; s2 < lim; s2++) {
+                if (vs_rng_uniform(r) >= pass)
+                    continue;
+                if (k < 24)
+                    l[c] = s2;
+                else
+                    w[s2 / 64] |= 1ull << (s2 % 64);
+                c++;
+            }
+            sets[k] = k < 24 ? (vs_slotset){.kind = VS_SLOTSET_LIST, .slots = l, .count = c}
+                             : (vs_slotset){.kind = VS_SLOTSET_BITMAP, .words = w, .n_bits = lim, .count = c};
+        }
+        float *qv = malloc((size_t)NQ * sp->dim * sizeof(float));
+        gauss_fill(r, qv, (size_t)NQ * sp->dim);
+        vs_term terms[NQ];
+        vs_query q[NQ];
+        for (int mix = 0; mix < 2; mix++) {
+            uint32_t nq = mix == 0 ? NQ : N_OWN;
+            for (uint32_t i = 0; i < nq; i++) {
+                const vs_slotset *a;
+                if (mix == 1)
+                    a = &sets[i]; /* every query its own filter, nothing else */
+                else
+                    a = i < 16 ? NULL : i < 48 ? &sets[i - 16] : i < 56 ? &sets[N_OWN] : &sets[N_OWN + 1];
+                terms[i] = (vs_term){.field = 0, .n_vectors = 1, .vectors = qv + (size_t)i * sp->dim, .weight = 1};
+                q[i] = (vs_query){.terms = &terms[i], .n_terms = 1, .combine = VS_COMBINE_SUM, .allowed = a};
+            }
+            for (uint32_t k = 1; k <= 100; k *= 10) {
+                char what[160];
+                snprintf(what, sizeof what, "batch filters %s %s mix %d k=%u on %s", vs_storage_name(sp->storage),
+                         vs_metric_name(sp->metric), mix, k, vs_index_backend_name(ix));
+                check_batch(&m, ix, q, nq, k, field_tol(sp, false), what);
+            }
+        }
+        free(qv);
+        free(words);
+        free(lists);
+        free(items);
+        free(x);
+        ref_free(&m);
+        vs_index_destroy(ix);
+    }
 }
 
 /* Several fields of different storages, items missing fields, multi-vector terms, every combine. */
@@ -734,6 +856,7 @@ int vs_conformance_run(vs_device dev, uint64_t seed, int quick)
     case_validation(dev);
     case_single_field(dev, &r, quick);
     case_multi_field(dev, &r);
+    case_batch_filters(dev, &r);
     case_churn(dev, &r, quick);
     return vs_test_failures - before;
 }
