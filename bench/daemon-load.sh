@@ -55,9 +55,15 @@ if [ -z "${VECSCAN:-}" ] || [ -z "${VECSCAND:-}" ]; then
         BUILD="$REPO/build-bench-daemon-wrap"
     fi
     say "building vecscand and vecscan (Release) in $(basename "$BUILD")"
-    cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVECSCAN_CUDA=OFF >/dev/null
-    ninja -C "$BUILD" -j2 vecscand vecscan >/dev/null
-    [ -n "$WRAP" ] && rm -rf "$WRAP"
+    mkdir -p "$BUILD"
+    if ! cmake -S "$SRC" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DVECSCAN_CUDA=OFF > "$BUILD/daemon-load-build.log" 2>&1 ||
+       ! ninja -C "$BUILD" -j2 vecscand vecscan >> "$BUILD/daemon-load-build.log" 2>&1; then
+        tail -20 "$BUILD/daemon-load-build.log" >&2
+        echo "daemon-load.sh: the build failed (log: $BUILD/daemon-load-build.log)" >&2
+        [ -n "$WRAP" ] && rm -rf "$WRAP"
+        exit 1
+    fi
+    if [ -n "$WRAP" ]; then rm -rf "$WRAP"; fi
     VECSCAN=$(find "$BUILD" -type f -name vecscan -perm -u+x | head -1)
     VECSCAND=$(find "$BUILD" -type f -name vecscand -perm -u+x | head -1)
 fi
@@ -92,6 +98,7 @@ for _ in $(seq 1 400); do
     sleep 0.05
 done
 V() { "$VECSCAN" --addr "127.0.0.1:$PORT" "$@"; }
+LOADAVG=$(cut -d' ' -f1 /proc/loadavg) # other work on the machine skews every figure: say how much
 
 V create --collection small --field v:128:l2:f32 >/dev/null
 V create --collection big --field v:128:l2:i8 >/dev/null
@@ -142,8 +149,8 @@ echo "$TABLE"
 if [ "$RECORD" = 1 ]; then
     MD="$HERE/RESULTS.md"
     HEAD="## daemon-load ($MODE)"
-    SECTION=$(printf '%s\n\n%s, %s, %d cores, load generator on the same cores; bench/daemon-load.sh%s.\n\n%s\n\n`%s`\n' \
-        "$HEAD" "$(date -u +%Y-%m-%d)" "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" "$(nproc)" \
+    SECTION=$(printf '%s\n\n%s, %s, %d cores, load generator on the same cores, load average %s at the start; bench/daemon-load.sh%s.\n\n%s\n\n`%s`\n' \
+        "$HEAD" "$(date -u +%Y-%m-%d)" "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" "$(nproc)" "$LOADAVG" \
         "$([ "$MODE" = quick ] && echo ' --quick')" "$TABLE" "$RESULT")
     touch "$MD"
     python3 - "$MD" "$HEAD" "$SECTION" <<'PY'
