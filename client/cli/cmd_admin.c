@@ -394,7 +394,8 @@ int cmd_get(int argc, char **argv, const cli_common *pre)
         if (vsc_get(c, &req, &r, &st) != VSC_OK) {
             rc = rpc_fail(&cmd, coll, &st);
         } else {
-            cli_json j, *jp = json ? &j : NULL;
+            cli_json j = {0};
+            cli_json *jp = json ? &j : NULL;
             if (json) {
                 cli_json_init(&j, stdout);
                 cli_json_begin_object(&j);
