@@ -35,22 +35,10 @@ say() { echo "== $*" >&2; }
 if [ -n "${VECSCAN:-}" ] && [ -n "${VECSCAND:-}" ]; then
   say "using VECSCAN=$VECSCAN VECSCAND=$VECSCAND"
 else
-  src=$repo
   build=$repo/build/release
-  wrap=
-  if ! grep -q '^ *add_subdirectory(client)' "$repo/CMakeLists.txt"; then
-    # until the top level builds client/, a tree of links with it added stands in
-    wrap=$(mktemp -d "${TMPDIR:-/tmp}/vs-main-job-src-XXXXXX")
-    for d in "$repo"/*/; do ln -s "${d%/}" "$wrap/$(basename "$d")"; done
-    grep -v '^ *add_subdirectory(tests)' "$repo/CMakeLists.txt" > "$wrap/CMakeLists.txt"
-    echo 'add_subdirectory(client)' >> "$wrap/CMakeLists.txt"
-    src=$wrap
-    build=$repo/build/release-main-job
-  fi
   say "building vecscand and vecscan"
-  cmake -S "$src" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S "$repo" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
   cmake --build "$build" -j "$(nproc)" --target vecscand vecscan >/dev/null
-  [ -n "$wrap" ] && rm -rf "$wrap"
   VECSCAN=$(find "$build" -type f -name vecscan -perm -u+x | head -1)
   VECSCAND=$(find "$build" -type f -name vecscand -perm -u+x | head -1)
 fi
