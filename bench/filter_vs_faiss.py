@@ -230,6 +230,15 @@ def cmd_report(a):
     lines += md_table(fhead, frows) + [""]
     if funf:
         lines += [f"FAISS IndexFlatIP unfiltered, batch 256: {funf['qps']:,.0f} QPS.", ""]
+    try:
+        load_before = float(a.load_note.split("before ")[1].split(",")[0])
+    except (IndexError, ValueError):
+        load_before = 0.0
+    if load_before >= 1.5:
+        lines += [f"WARNING: recorded at a 1-minute load average of {load_before:.2f} (other "
+                  "engineers' work on the same two cores): absolute times are slow and noisy, "
+                  "batch-1 cells most; FAISS's OpenMP threads suffer most. Rerun at a quiet "
+                  "moment (--wait-quiet 600).", ""]
     own = [c["ratio"] for (s, p, sh), c in cells.items() if s == "i8" and sh == "own256"]
 
     def get(p, sh, s="i8"):
