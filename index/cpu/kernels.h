@@ -18,6 +18,7 @@
 #ifndef VS_CPU_KERNELS_H
 #define VS_CPU_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -50,6 +51,10 @@ extern const vs_cpu_kernels vs_cpu_kernels_scalar;
 /* NULL where the compiler cannot build them. */
 extern const vs_cpu_kernels *const vs_cpu_kernels_avx2;
 extern const vs_cpu_kernels *const vs_cpu_kernels_avx512;
+
+/* Whether the processor converts halves (F16C): asked of cpuid, since clang's
+ * __builtin_cpu_supports does not know the name. */
+bool vs_cpu_has_f16c(void);
 
 /* The best table this processor runs; VECSCAN_KERNELS=scalar|avx2|avx512 in the environment
  * forces one (for tests and benchmarks). */

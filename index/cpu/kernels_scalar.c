@@ -1,6 +1,9 @@
 /* kernels_scalar.c: the plain C kernels, the reference for the SIMD ones (see kernels.h). */
 #include <stdbool.h>
 #include <stdlib.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <string.h>
 
 #include "../quant.h"
@@ -82,6 +85,16 @@ const vs_cpu_kernels vs_cpu_kernels_scalar = {
     .above = above,
 };
 
+bool vs_cpu_has_f16c(void)
+{
+#if defined(__x86_64__)
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+#else
+    return false;
+#endif
+}
+
 const vs_cpu_kernels *vs_cpu_kernels_best(void)
 {
     const char *force = getenv("VECSCAN_KERNELS");
@@ -93,7 +106,7 @@ const vs_cpu_kernels *vs_cpu_kernels_best(void)
                   __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
                   __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vpopcntdq");
     bool avx2 = vs_cpu_kernels_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                __builtin_cpu_supports("f16c") && __builtin_cpu_supports("popcnt");
+                vs_cpu_has_f16c() && __builtin_cpu_supports("popcnt");
     if (force && strcmp(force, "avx2") == 0)
         return avx2 ? vs_cpu_kernels_avx2 : &vs_cpu_kernels_scalar;
     if (avx512)

@@ -114,7 +114,7 @@ int main(void)
     for (int i = 0; i < 2; i++) {
         if (!tables[i])
             continue;
-        bool runs = i == 0 ? __builtin_cpu_supports("avx2") && __builtin_cpu_supports("f16c")
+        bool runs = i == 0 ? __builtin_cpu_supports("avx2") && vs_cpu_has_f16c()
                            : __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vpopcntdq");
         if (!runs) {
             printf("SKIP %s kernels: this processor lacks them\n", tables[i]->name);

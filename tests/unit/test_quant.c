@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "cpu/kernels.h"
 #include "encode.h"
 #include "idmap.h"
 #include "quant.h"
@@ -33,7 +34,7 @@ static void test_f16(vs_rng *r)
     }
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("f16c")) {
+    if (vs_cpu_has_f16c()) {
         for (int i = 0; i < 1000000; i++) {
             union { uint32_t u; float f; } v;
             v.u = (uint32_t)vs_rng_next(r);
