@@ -165,6 +165,7 @@ typedef struct cu_store {
     cu_buf stage, blob, round, thr, list, bitmaps, cand, cnt, tile, gather, out, out_n;
     cu_buf key_id, key_id_out, key_s, key_s_out, v0, v1, v2, beg, end, temp;
     vs_cu_select_stats last;
+    uint32_t test_cap; /* vs_cuda_set_test_capacity */
 } cu_store;
 
 /* Copies bytes from host src to device dst on the stream, through the pinned ring when it fits (no
@@ -428,38 +429,26 @@ static vs_err cu_reserve(void *store, uint32_t n_slots, vs_status *st)
         s->h_id_chunks[s->n_chunks] = ids;
         s->n_chunks++;
     }
-    if (s->n_chunks != before) { /* the device pointer arrays follow the host ones */
-        vs_err e2;
-        for (uint32_t f = 0; f < s->n_fields && !err; f++) {
-            if ((e2 = buf_need(&s->f[f].d_chunks, s->ptr_cap * sizeof(void *), "chunk pointers",
-                               st)) != VS_OK)
-                return e2;
-            if ((e2 = upload(s, s->f[f].d_chunks.p, s->f[f].h_chunks,
-                             s->n_chunks * sizeof(void *), st)) != VS_OK)
-                return e2;
+    if (s->n_chunks != before) { /* the device pointer arrays and bitmaps follow what fitted */
+        vs_status tmp, *st2 = err ? &tmp : st; /* keep the first error's message */
+        vs_err e2 = VS_OK;
+        for (uint32_t f = 0; f < s->n_fields && !e2; f++) {
+            e2 = buf_need(&s->f[f].d_chunks, s->ptr_cap * sizeof(void *), "chunk pointers", st2);
+            if (!e2)
+                e2 = upload(s, s->f[f].d_chunks.p, s->f[f].h_chunks, s->n_chunks * sizeof(void *),
+                            st2);
         }
-        if (!err) {
-            if ((e2 = buf_need(&s->d_id_chunks, s->ptr_cap * sizeof(void *), "id chunk pointers",
-                               st)) != VS_OK)
-                return e2;
-            if ((e2 = upload(s, s->d_id_chunks.p, s->h_id_chunks, s->n_chunks * sizeof(void *),
-                             st)) != VS_OK)
-                return e2;
-        }
-        if ((e2 = grow_bitmaps(s, ((size_t)s->n_chunks << s->chunk_shift) / 64, st)) != VS_OK)
-            return e2;
-        if (err) { /* what did fit is kept: the pointer arrays must match it */
-            for (uint32_t f = 0; f < s->n_fields; f++) {
-                buf_need(&s->f[f].d_chunks, s->ptr_cap * sizeof(void *), "chunk pointers", NULL);
-                upload(s, s->f[f].d_chunks.p, s->f[f].h_chunks, s->n_chunks * sizeof(void *),
-                       NULL);
-            }
-            buf_need(&s->d_id_chunks, s->ptr_cap * sizeof(void *), "id chunk pointers", NULL);
-            upload(s, s->d_id_chunks.p, s->h_id_chunks, s->n_chunks * sizeof(void *), NULL);
-        }
+        if (!e2)
+            e2 = buf_need(&s->d_id_chunks, s->ptr_cap * sizeof(void *), "id chunk pointers", st2);
+        if (!e2)
+            e2 = upload(s, s->d_id_chunks.p, s->h_id_chunks, s->n_chunks * sizeof(void *), st2);
+        if (!e2)
+            e2 = grow_bitmaps(s, ((size_t)s->n_chunks << s->chunk_shift) / 64, st2);
+        if (!err)
+            err = e2;
     }
-    if (!err)
-        CU_TRY(cudaStreamSynchronize(s->stream), "reserve");
+    if (!err && cudaStreamSynchronize(s->stream) != cudaSuccess)
+        err = cu_err(st, cudaGetLastError(), "reserve");
     return err;
 }
 
@@ -581,9 +570,11 @@ static vs_err mirror_sync(cu_store *s, const vs_slot_view *v, vs_status *st)
     for (size_t i = 0; i < s->n_dirty; i++)
         if (s->dirty[i] < limit && (ns == 0 || s->dirty[i] != s->dirty[ns - 1]))
             s->dirty[ns++] = s->dirty[i];
-    for (size_t i = 0; i < ns; i++)
-        if (nw == 0 || s->dirty[i] / 64 != s->dirty[nw - 1] / 64)
-            nw++; /* counted only: words are written below */
+    for (size_t i = 0, prev = SIZE_MAX; i < ns; i++)
+        if (s->dirty[i] / 64 != prev) { /* counted only: the words are written below */
+            prev = s->dirty[i] / 64;
+            nw++;
+        }
     size_t o_lw = ((nw * 4 + 15) & ~(size_t)15), o_hw = o_lw + nw * 8,
            o_sl = o_hw + (size_t)s->n_fields * nw * 8, o_id = o_sl + ((ns * 4 + 15) & ~(size_t)15),
            total = o_id + ns * 8;
@@ -719,14 +710,17 @@ static vs_err ensure_blas(cu_store *s)
     return VS_OK;
 }
 
-/* Raw dots of rows [t0, t1) of the group's rows against field slot fs's query vectors. */
-static vs_err tile_dots(cu_group *G, uint32_t fs, const vs_cu_rows *tr, vs_status *st)
+/* Raw dots of rows [t0, t1) of the group's rows against field slot fs's query vectors; *split
+ * says whether they came from the f16 GEMM as hi and lo columns (nv apart). */
+static vs_err tile_dots(cu_group *G, uint32_t fs, const vs_cu_rows *tr, uint32_t *split,
+                        vs_status *st)
 {
     cu_store *s = G->s;
     cu_field *F = &s->f[G->field_of[fs]];
     const vs_cu_layout *l = &F->cl;
     const uint32_t m = tr->end - tr->begin, R = G->tile_rows;
     void *out = (uint8_t *)s->tile.p + G->tile_off[fs];
+    *split = 0;
     if (F->lay.storage != VS_STORAGE_B1 && !F->gemm_bad && s->blas_state == 1) {
         const void *A;
         cublasStatus_t bs;
@@ -746,20 +740,23 @@ static vs_err tile_dots(cu_group *G, uint32_t fs, const vs_cu_rows *tr, vs_statu
                               CUDA_R_32I, (int)R, CUBLAS_COMPUTE_32I, CUBLAS_GEMM_DEFAULT);
         } else if (F->lay.storage == VS_STORAGE_F16) {
             const float one = 1.0f, zero = 0.0f;
-            bs = cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)m, n, k, &one, A,
+            bs = cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)m, 2 * n, k, &one, A,
                               CUDA_R_16F, (int)(l->stride / 2), G->d_qhalf[fs], CUDA_R_16F, k,
                               &zero, out, CUDA_R_32F, (int)R, CUBLAS_COMPUTE_32F,
                               CUBLAS_GEMM_DEFAULT);
+            *split = (uint32_t)n;
         } else {
             const float one = 1.0f, zero = 0.0f;
             bs = cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)m, n, k, &one, A,
                               CUDA_R_32F, (int)(l->stride / 4), G->d_qdata[fs], CUDA_R_32F, k,
-                              &zero, out, CUDA_R_32F, (int)R, CUBLAS_COMPUTE_32F,
+                              &zero, out, CUDA_R_32F, (int)R, CUBLAS_COMPUTE_32F_PEDANTIC,
                               CUBLAS_GEMM_DEFAULT);
         }
         if (bs == CUBLAS_STATUS_SUCCESS)
             return VS_OK;
-        F->gemm_bad = 1; /* this shape is refused: the dot kernel from now on */
+        *split = 0;
+        if (m == R) /* a whole tile refused: the dot kernel for this field from now on */
+            F->gemm_bad = 1;
         (void)cudaGetLastError();
     }
     vs_cu_small_args a;
@@ -796,7 +793,7 @@ static vs_err run_tiles(cu_group *G, const vs_cu_rows *rows, vs_status *st)
             t1 = rows->end;
         vs_cu_rows tr = {rows->list, t0, t1};
         for (uint32_t fs = 0; fs < G->nf; fs++)
-            TRY(tile_dots(G, fs, &tr, st));
+            TRY(tile_dots(G, fs, &tr, &ca.split[fs], st));
         ca.rows = tr;
         CU_TRY(vs_cu_launch_combine(&ca, s->stream), "combine kernel");
         t0 = t1;
@@ -950,9 +947,9 @@ static uint32_t fslot_of(const vs_cu_group *g, uint32_t f)
 }
 
 /* Query vector src of fq as the fused kernel reads it (qdata, vecs x qslice bytes), as cuBLAS's B
- * wants it for f16 (qhalf, gemm_k halves), and its constants. */
+ * wants it for f16 (gemm_k halves at qhi and at qlo: the split of cuda_kern.h), and its constants. */
 static void pack_qv(const cu_field *F, const vs_field_queries *fq, uint32_t src, uint8_t *qdata,
-                    uint16_t *qhalf, vs_cu_qvc *qvc)
+                    uint16_t *qhi, uint16_t *qlo, vs_cu_qvc *qvc)
 {
     const vs_cu_layout *l = &F->cl;
     const uint32_t dim = F->lay.dim;
@@ -961,11 +958,6 @@ static void pack_qv(const cu_field *F, const vs_field_queries *fq, uint32_t src,
     case VS_STORAGE_F32:
     case VS_STORAGE_F16:
         memcpy(qdata, fq->f + (size_t)src * dim, (size_t)dim * 4);
-        if (qhalf) {
-            memset(qhalf, 0, (size_t)l->gemm_k * 2);
-            for (uint32_t i = 0; i < dim; i++)
-                qhalf[i] = vs_f32_to_f16(fq->f[(size_t)src * dim + i]);
-        }
         break;
     case VS_STORAGE_I8:
         memcpy(qdata, fq->c + (size_t)src * dim, dim);
@@ -975,6 +967,19 @@ static void pack_qv(const cu_field *F, const vs_field_queries *fq, uint32_t src,
         break;
     }
     memset(qvc, 0, sizeof *qvc);
+    qvc->gscale = 1.0f;
+    if (qhi) {
+        const float *q = fq->f + (size_t)src * dim;
+        float amax = 0.0f;
+        for (uint32_t i = 0; i < dim; i++)
+            amax = fabsf(q[i]) > amax ? fabsf(q[i]) : amax;
+        const float sc = vs_cu_f16_split_scale(amax);
+        memset(qhi, 0, (size_t)l->gemm_k * 2);
+        memset(qlo, 0, (size_t)l->gemm_k * 2);
+        for (uint32_t i = 0; i < dim; i++)
+            vs_cu_f16_split(q[i], sc, &qhi[i], &qlo[i]);
+        qvc->gscale = 1.0f / sc;
+    }
     if (F->lay.storage == VS_STORAGE_I8) {
         qvc->scale = fq->scale ? fq->scale[src] : 0.0f;
         qvc->sum = fq->sum ? fq->sum[src] : 0.0f;
@@ -1029,8 +1034,8 @@ static vs_err group_prepare(cu_group *G, const vs_slot_view *v, const uint8_t *a
         o_qd[fs] = o;
         o = al(o + (size_t)G->nv[fs] * F->cl.vecs * F->cl.qslice);
         o_qh[fs] = o;
-        if (F->lay.storage == VS_STORAGE_F16)
-            o = al(o + (size_t)G->nv[fs] * F->cl.gemm_k * 2);
+        if (F->lay.storage == VS_STORAGE_F16) /* hi columns, then lo columns */
+            o = al(o + (size_t)2 * G->nv[fs] * F->cl.gemm_k * 2);
         o_qc[fs] = o;
         o = al(o + (size_t)G->nv[fs] * sizeof(vs_cu_qvc));
     }
@@ -1069,11 +1074,12 @@ static vs_err group_prepare(cu_group *G, const vs_slot_view *v, const uint8_t *a
         const cu_field *F = &s->f[G->field_of[fs]];
         const vs_field_queries *fq = &b->fq[G->field_of[fs]];
         const size_t qb = (size_t)F->cl.vecs * F->cl.qslice;
+        const int half = F->lay.storage == VS_STORAGE_F16;
+        uint16_t *qh = (uint16_t *)(h + o_qh[fs]);
         for (uint32_t j = 0; j < G->nv[fs]; j++)
             pack_qv(F, fq, srcs[fs][j], h + o_qd[fs] + j * qb,
-                    F->lay.storage == VS_STORAGE_F16
-                        ? (uint16_t *)(h + o_qh[fs]) + (size_t)j * F->cl.gemm_k
-                        : NULL,
+                    half ? qh + (size_t)j * F->cl.gemm_k : NULL,
+                    half ? qh + (size_t)(G->nv[fs] + j) * F->cl.gemm_k : NULL,
                     (vs_cu_qvc *)(h + o_qc[fs]) + j);
     }
     if (plan.sample) { /* sample slots: positions in the rows to scan */
@@ -1185,9 +1191,10 @@ static vs_err group_prepare(cu_group *G, const vs_slot_view *v, const uint8_t *a
         size_t tb = 0;
         ensure_blas(s);
         G->tile_rows = vs_cu_tile_rows(g->nv_total, s->l2_bytes, s->chunk_rows);
-        for (uint32_t fs = 0; fs < G->nf; fs++) {
+        for (uint32_t fs = 0; fs < G->nf; fs++) { /* f16: hi and lo columns */
+            const uint32_t cols = G->nv[fs] * (G->fd[fs].storage == VS_STORAGE_F16 ? 2u : 1u);
             G->tile_off[fs] = tb;
-            tb = al(tb + (size_t)G->nv[fs] * G->tile_rows * 4);
+            tb = al(tb + (size_t)cols * G->tile_rows * 4);
         }
         if ((err = buf_need(&s->tile, tb, "tile scores", st)) != VS_OK)
             goto out;
@@ -1248,6 +1255,8 @@ static vs_err run_group(cu_store *s, const vs_slot_view *v, const vs_scan_batch 
             kmax = k;
     }
     vs_cu_thr_plan plan = vs_cu_plan_threshold(G.n_scan, kmax, g->n);
+    if (s->test_cap && plan.capacity > s->test_cap)
+        plan.capacity = s->test_cap;
     if ((err = buf_need(&s->round, round_bytes(g->n), "per-round query state", st)) != VS_OK)
         goto out;
     if ((err = buf_need(&s->thr, (size_t)g->n * sizeof(vs_cu_thr_dev), "thresholds", st)))
@@ -1427,6 +1436,8 @@ vs_err vs_cuda_fill_random(void *store, uint32_t field, uint32_t n_rows, uint64_
     s->full_sync = 1;
     return VS_OK;
 }
+
+void vs_cuda_set_test_capacity(void *store, uint32_t cap) { ((cu_store *)store)->test_cap = cap; }
 
 void vs_cuda_last_stats(void *store, vs_cu_select_stats *out)
 {

@@ -28,10 +28,10 @@ typedef struct vs_cu_rowc {
 
 /* Per-query-vector constants. */
 typedef struct vs_cu_qvc {
-    float scale; /* i8: q ~= scale * codes */
-    float sum;   /* i8: sum of the f32 values */
-    float norm2; /* |q|^2 (l2) */
-    float pad;
+    float scale;  /* i8: q ~= scale * codes */
+    float sum;    /* i8: sum of the f32 values */
+    float norm2;  /* |q|^2 (l2) */
+    float gscale; /* f16 on cuBLAS: undoes the power of two the split query was scaled by */
 } vs_cu_qvc;
 
 /* Score of one row against one query vector from the kernel's raw value. storage is a vs_storage,
@@ -49,6 +49,31 @@ VS_HD float vs_cu_vec_score(uint32_t storage, int is_l2, uint32_t bits, float ra
     else
         dot = raw_f;
     return vs_score_from_dot(is_l2, dot, qc.norm2, rc.norm2);
+}
+
+/* ===== f16 queries for tensor cores =====
+ * cuBLAS's f16 GEMM takes the query in f16 too, which would cost ~1e-3 of relative accuracy that
+ * the fused kernel (f32 queries) and the CPU backend do not lose. So the query goes in as two f16
+ * columns, hi = f16(q s) and lo = f16(q s - hi), s a power of two putting max |q s| in [1024,
+ * 2048) (no overflow, no subnormals for the large coordinates): products of halves are exact in the
+ * f32 accumulator, and (dot(h, hi) + dot(h, lo)) / s carries about 2^-22 of relative error. */
+
+/* The power of two s for a query whose largest magnitude is amax. */
+VS_HD float vs_cu_f16_split_scale(float amax)
+{
+    int ex = 0;
+    if (!(amax > 0.0f))
+        return 1.0f;
+    (void)frexpf(amax, &ex);
+    return ldexpf(1.0f, 11 - ex);
+}
+
+/* hi and lo halves of q * s. */
+VS_HD void vs_cu_f16_split(float q, float s, uint16_t *hi, uint16_t *lo)
+{
+    float x = q * s;
+    *hi = vs_f32_to_f16(x);
+    *lo = vs_f32_to_f16(x - vs_f16_to_f32(*hi));
 }
 
 /* ===== Combining terms ===== */

@@ -116,6 +116,8 @@ typedef struct vs_cu_combine_args {
     vs_cu_fdev f[VS_MAX_FIELDS];
     const vs_cu_qvc *qvc[VS_MAX_FIELDS];
     const void *tile[VS_MAX_FIELDS]; /* raw dots of field slot fs: tile[fs][qv * ld + r] */
+    uint32_t split[VS_MAX_FIELDS];   /* f16 from cuBLAS: nv, the lo columns' offset (the dot is
+                                        (hi + lo) * gscale); 0 = the tile holds the dots */
     uint32_t ld;
     vs_cu_rows rows;                 /* the tile's rows */
 } vs_cu_combine_args;

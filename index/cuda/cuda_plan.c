@@ -80,10 +80,11 @@ uint32_t vs_cu_chunk_rows(uint32_t core_chunk_rows, uint32_t max_stride)
 
 /* ===== Kernel choice ===== */
 
-vs_cu_path vs_cu_choose_path(uint32_t n_fields, uint32_t nv)
+vs_cu_path vs_cu_choose_path(uint32_t n_fields, uint32_t nv, uint32_t nq)
 {
-    return (n_fields == 1 && nv >= 1 && nv <= VS_CU_SMALL_MAX_QV) ? VS_CU_PATH_SMALL
-                                                                  : VS_CU_PATH_TILE;
+    return (n_fields == 1 && nv >= 1 && nv <= VS_CU_SMALL_MAX_QV && nq <= VS_CU_SMALL_MAX_QV)
+               ? VS_CU_PATH_SMALL
+               : VS_CU_PATH_TILE;
 }
 
 uint32_t vs_cu_nqv_bucket(uint32_t nv)
@@ -298,7 +299,7 @@ vs_err vs_cu_plan_groups(const vs_scan_batch *b, uint32_t slot_limit, uint32_t m
             gr->nv_total += gr->nv[gr->n_fields];
             gr->n_fields++;
         }
-        gr->path = vs_cu_choose_path(gr->n_fields, gr->nv_total);
+        gr->path = vs_cu_choose_path(gr->n_fields, gr->nv_total, gr->n);
     }
     *n_groups = ng;
 out:

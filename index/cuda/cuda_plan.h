@@ -74,11 +74,13 @@ uint32_t vs_cu_chunk_rows(uint32_t core_chunk_rows, uint32_t max_stride);
 /* ===== Kernel choice ===== */
 
 typedef enum vs_cu_path {
-    VS_CU_PATH_SMALL = 0, /* one fused pass: one field, <= VS_CU_SMALL_MAX_QV query vectors */
+    VS_CU_PATH_SMALL = 0, /* one fused pass: one field, <= VS_CU_SMALL_MAX_QV query vectors and
+                             queries */
     VS_CU_PATH_TILE       /* tiles: cuBLAS (or the fused kernel's dot mode) then a combine kernel */
 } vs_cu_path;
 
-vs_cu_path vs_cu_choose_path(uint32_t n_fields, uint32_t nv);
+/* nv distinct query vectors over n_fields fields for nq queries (queries may share vectors). */
+vs_cu_path vs_cu_choose_path(uint32_t n_fields, uint32_t nv, uint32_t nq);
 
 /* The fused kernel's compiled query-vector count for nv vectors: 1, 2, 4, 8, 16 or 32. */
 uint32_t vs_cu_nqv_bucket(uint32_t nv);

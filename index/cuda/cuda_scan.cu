@@ -63,19 +63,24 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const vs_cu_combine_a
                 }
                 const uint32_t *tile = static_cast<const uint32_t *>(a.tile[tm.fslot]);
                 const vs_cu_qvc *qvc = a.qvc[tm.fslot];
+                const uint32_t split = a.split[tm.fslot];
                 float best = -INFINITY;
                 for (uint32_t v = 0; v < tm.qv_count; v++) {
-                    const uint32_t raw = tile[(size_t)(tm.qv_first + v) * a.ld + r];
-                    best = fmaxf(best, vs_cu_vec_score(f.storage, (int)f.is_l2, f.bits,
-                                                       __uint_as_float(raw), (int32_t)raw, rc,
-                                                       qvc[tm.qv_first + v]));
+                    const uint32_t j = tm.qv_first + v;
+                    const uint32_t raw = tile[(size_t)j * a.ld + r];
+                    float rf = __uint_as_float(raw);
+                    if (split) /* f16 from cuBLAS: hi and lo columns of the scaled query */
+                        rf = (rf + __uint_as_float(tile[(size_t)(j + split) * a.ld + r])) *
+                             qvc[j].gscale;
+                    best = fmaxf(best, vs_cu_vec_score(f.storage, (int)f.is_l2, f.bits, rf,
+                                                       (int32_t)raw, rc, qvc[j]));
                 }
                 vs_cu_comb_add(&cb, qd.combine, tm.weight, best);
             }
             if (cb.any) {
                 score = vs_cu_canon(vs_cu_comb_final(&cb, qd.combine));
                 const vs_cu_thr_dev th = a.c.thr[q];
-                pass = score > th.s || (score == th.s && slot_id(a.c, slot) <= th.id);
+                pass = vs_cu_passes(score, score == th.s ? slot_id(a.c, slot) : 0u, th.s, th.id);
             }
         }
     }
@@ -106,7 +111,7 @@ extern "C" cudaError_t vs_cu_launch_combine(const vs_cu_combine_args *a, cudaStr
     if (a->c.nq > 65535u)
         return cudaErrorInvalidValue;
     dim3 grid((n + vs_cu::kThreads - 1) / vs_cu::kThreads, a->c.nq);
-    vs_cu::combine_kernel<<<grid, vs_cu::kThreads, 0, s>>>(*a);
+    VS_LAUNCH(vs_cu::combine_kernel, grid, vs_cu::kThreads, s, *a);
     return cudaGetLastError();
 }
 
@@ -120,6 +125,6 @@ extern "C" cudaError_t vs_cu_launch_gather_rows(const vs_cu_fdev *f, uint32_t ch
     size_t blocks = (units + 255) / 256;
     if (blocks > 65536)
         blocks = 65536;
-    vs_cu::gather_rows_kernel<<<(unsigned)blocks, 256, 0, s>>>(*f, chunk_shift, list, n, dst);
+    VS_LAUNCH(vs_cu::gather_rows_kernel, (unsigned)blocks, 256, s, *f, chunk_shift, list, n, dst);
     return cudaGetLastError();
 }

@@ -90,10 +90,11 @@ static void test_plans(void)
     CHECK(vs_cu_chunk_rows(65536, 16384) == 4096); /* f32 d=4096: 64 MiB chunks */
     CHECK(vs_cu_chunk_rows(16, 16) == 64);
 
-    CHECK(vs_cu_choose_path(1, 1) == VS_CU_PATH_SMALL);
-    CHECK(vs_cu_choose_path(1, 32) == VS_CU_PATH_SMALL);
-    CHECK(vs_cu_choose_path(1, 33) == VS_CU_PATH_TILE);
-    CHECK(vs_cu_choose_path(2, 2) == VS_CU_PATH_TILE);
+    CHECK(vs_cu_choose_path(1, 1, 1) == VS_CU_PATH_SMALL);
+    CHECK(vs_cu_choose_path(1, 32, 32) == VS_CU_PATH_SMALL);
+    CHECK(vs_cu_choose_path(1, 33, 1) == VS_CU_PATH_TILE);
+    CHECK(vs_cu_choose_path(2, 2, 2) == VS_CU_PATH_TILE);
+    CHECK(vs_cu_choose_path(1, 1, 33) == VS_CU_PATH_TILE); /* 33 queries sharing one vector */
     CHECK(vs_cu_nqv_bucket(1) == 1 && vs_cu_nqv_bucket(2) == 2 && vs_cu_nqv_bucket(3) == 4);
     CHECK(vs_cu_nqv_bucket(9) == 16 && vs_cu_nqv_bucket(32) == 32);
 
@@ -182,6 +183,35 @@ static void test_arith(void)
             CHECK(got == 175.0f);
         }
     }
+    /* f16 queries split in hi and lo halves for cuBLAS: f32-level dots against f16 rows */
+    for (int it = 0; it < 200; it++) {
+        enum { D = 128 };
+        float q[D], amax = 0, mul = (float)pow(10.0, (double)vs_rng_below(&r, 9) - 4.0);
+        uint16_t h[D], hi[D], lo[D];
+        for (int i = 0; i < D; i++) {
+            q[i] = (float)vs_rng_gauss(&r) * mul;
+            amax = fabsf(q[i]) > amax ? fabsf(q[i]) : amax;
+            h[i] = vs_f32_to_f16((float)(vs_rng_uniform(&r) * 4096.0 - 2048.0));
+        }
+        float sc = vs_cu_f16_split_scale(amax);
+        CHECK(amax * sc >= 1024.0f && amax * sc < 2048.0f);
+        double exact = 0, mag = 0;
+        float acc = 0;
+        for (int i = 0; i < D; i++) {
+            vs_cu_f16_split(q[i], sc, &hi[i], &lo[i]);
+            exact += (double)vs_f16_to_f32(h[i]) * q[i];
+            mag += fabs((double)vs_f16_to_f32(h[i]) * q[i]);
+        }
+        for (int i = 0; i < D; i++) /* hi column, then lo column, summed as the combine kernel */
+            acc = fmaf(vs_f16_to_f32(h[i]), vs_f16_to_f32(hi[i]), acc);
+        float acc2 = 0;
+        for (int i = 0; i < D; i++)
+            acc2 = fmaf(vs_f16_to_f32(h[i]), vs_f16_to_f32(lo[i]), acc2);
+        double got = (double)((acc + acc2) * (1.0f / sc));
+        CHECKF(fabs(got - exact) <= 2e-6 * mag, "split dot %g vs %g (magnitude %g)", got, exact, mag);
+    }
+    CHECK(vs_cu_f16_split_scale(0.0f) == 1.0f);
+
     /* combining terms */
     vs_cu_comb c;
     vs_cu_comb_init(&c);
