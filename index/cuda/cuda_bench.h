@@ -28,6 +28,10 @@ void vs_cuda_device_name(int ordinal, char *buf, size_t len);
 vs_err vs_cuda_fill_random(void *store, uint32_t field, uint32_t n_rows, uint64_t seed,
                            vs_status *st);
 
+/* Tests: caps the candidate buffers at cap slots per query (0 = the plan's), so that the overflow
+ * path runs on small data. */
+void vs_cuda_set_test_capacity(void *store, uint32_t cap);
+
 /* Selection statistics of the store's last scan, summed over its groups. */
 void vs_cuda_last_stats(void *store, vs_cu_select_stats *out);
 

@@ -26,8 +26,14 @@
 #ifndef VS_CUDA_SCAN_CUH
 #define VS_CUDA_SCAN_CUH
 
+#ifdef VS_CUDA_EMU /* the CPU emulation of tests/unit/cuda.cmake (emu/cuda_emu.h) */
+#include "emu/cuda_emu.h"
+#else
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
+/* Launches kernel k (a name or a function pointer) on stream s. */
+#define VS_LAUNCH(k, grid, block, s, ...) k<<<(grid), (block), 0, (s)>>>(__VA_ARGS__)
+#endif
 
 #include "cuda_kernels.h"
 
@@ -344,7 +350,9 @@ __global__ void __launch_bounds__(kThreads) scan_small(const vs_cu_small_args a)
                         }
                         score = vs_cu_canon(vs_cu_comb_final(&cb, q.combine));
                         const vs_cu_thr_dev th = s_thr[qi];
-                        pass = score > th.s || (score == th.s && slot_id(a.c, r_slot) <= th.id);
+                        /* the id is read only on a tie with the threshold */
+                        pass = vs_cu_passes(score, score == th.s ? slot_id(a.c, r_slot) : 0u,
+                                            th.s, th.id);
                     }
                 }
                 append(a.c, pass, 0xffu << (lane & 24u), pos, score, r_slot, lane);
@@ -378,7 +386,8 @@ static cudaError_t launch_nqv(const vs_cu_small_args &a, int sm_count, cudaStrea
     if (blocks > (uint32_t)cap)
         blocks = (uint32_t)cap;
     const dim3 grid(blocks, DOTS ? (a.nv + NQV - 1) / NQV : 1u);
-    scan_small<ST, NQV, DOTS><<<grid, kThreads, 0, s>>>(a);
+    auto k = scan_small<ST, NQV, DOTS>;
+    VS_LAUNCH(k, grid, kThreads, s, a);
     return cudaGetLastError();
 }
 

@@ -8,7 +8,9 @@
  * agrees with vs_better). Both sort candidate indices as values, so the candidates never move; the
  * order is v2. Segments are the buffers' filled prefixes, [p * cap, p * cap + min(cnt, cap)).
  */
+#ifndef VS_CUDA_EMU
 #include <cub/device/device_segmented_sort.cuh>
+#endif
 
 #include "cuda_plan.h"
 #include "cuda_scan.cuh"
@@ -105,6 +107,12 @@ static dim3 per_buffer_grid(uint32_t cap, uint32_t n_act)
 
 extern "C" cudaError_t vs_cu_sort_temp_bytes(uint64_t n_items, uint32_t n_seg, size_t *bytes)
 {
+#ifdef VS_CUDA_EMU
+    (void)n_items;
+    (void)n_seg;
+    *bytes = 16;
+    return cudaSuccess;
+#else
     size_t a = 0, b = 0;
     cudaError_t e = cub::DeviceSegmentedSort::StableSortPairs(
         nullptr, a, (const uint64_t *)nullptr, (uint64_t *)nullptr, (const uint32_t *)nullptr,
@@ -118,6 +126,7 @@ extern "C" cudaError_t vs_cu_sort_temp_bytes(uint64_t n_items, uint32_t n_seg, s
         (const uint32_t *)nullptr, (cudaStream_t)0);
     *bytes = a > b ? a : b;
     return e;
+#endif
 }
 
 extern "C" cudaError_t vs_cu_sort(const vs_cu_common *c, uint32_t n_act, vs_cu_sortbuf *b,
@@ -129,10 +138,19 @@ extern "C" cudaError_t vs_cu_sort(const vs_cu_common *c, uint32_t n_act, vs_cu_s
         return cudaErrorInvalidValue;
     const int64_t items = (int64_t)n_act * c->cap;
     const dim3 grid = vs_cu::per_buffer_grid(c->cap, n_act);
-    vs_cu::sort_prep_kernel<<<grid, 256, 0, s>>>(*c, *b);
+    VS_LAUNCH(vs_cu::sort_prep_kernel, grid, 256, s, *c, *b);
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess)
         return e;
+#ifdef VS_CUDA_EMU
+    vs_emu_segsort(b->key_id, b->key_id_out, b->v0, b->v1, b->beg, b->end, n_act, false);
+    VS_LAUNCH(vs_cu::sort_scores_kernel, grid, 256, s, *c, *b);
+    if ((e = cudaGetLastError()) != cudaSuccess)
+        return e;
+    vs_emu_segsort(b->key_s, b->key_s_out, b->v1, b->v2, b->beg, b->end, n_act, true);
+    (void)items;
+    return cudaSuccess;
+#else
     size_t tb = b->temp_bytes;
     e = cub::DeviceSegmentedSort::StableSortPairs(b->temp, tb, (const uint64_t *)b->key_id,
                                                   b->key_id_out, (const uint32_t *)b->v0, b->v1,
@@ -140,13 +158,14 @@ extern "C" cudaError_t vs_cu_sort(const vs_cu_common *c, uint32_t n_act, vs_cu_s
                                                   (const uint32_t *)b->end, s);
     if (e != cudaSuccess)
         return e;
-    vs_cu::sort_scores_kernel<<<grid, 256, 0, s>>>(*c, *b);
+    VS_LAUNCH(vs_cu::sort_scores_kernel, grid, 256, s, *c, *b);
     if ((e = cudaGetLastError()) != cudaSuccess)
         return e;
     tb = b->temp_bytes;
     return cub::DeviceSegmentedSort::StableSortPairsDescending(
         b->temp, tb, (const float *)b->key_s, b->key_s_out, (const uint32_t *)b->v1, b->v2, items,
         (int64_t)n_act, (const uint32_t *)b->beg, (const uint32_t *)b->end, s);
+#endif
 }
 
 extern "C" cudaError_t vs_cu_launch_set_thr(const vs_cu_common *c, const vs_cu_sortbuf *b,
@@ -156,8 +175,8 @@ extern "C" cudaError_t vs_cu_launch_set_thr(const vs_cu_common *c, const vs_cu_s
 {
     if (n_act == 0)
         return cudaSuccess;
-    vs_cu::set_thr_kernel<<<(n_act + 255) / 256, 256, 0, s>>>(*c, b->v2, n_act, act, mode, rank,
-                                                               thr);
+    VS_LAUNCH(vs_cu::set_thr_kernel, (n_act + 255) / 256, 256, s, *c, b->v2, n_act, act, mode,
+              rank, thr);
     return cudaGetLastError();
 }
 
@@ -171,6 +190,6 @@ extern "C" cudaError_t vs_cu_launch_emit(const vs_cu_common *c, const vs_cu_sort
     if (n_act > 65535u)
         return cudaErrorInvalidValue;
     const dim3 grid = vs_cu::per_buffer_grid(c->cap, n_act);
-    vs_cu::emit_kernel<<<grid, 256, 0, s>>>(*c, b->v2, emit_k, dst, out, out_stride, out_n);
+    VS_LAUNCH(vs_cu::emit_kernel, grid, 256, s, *c, b->v2, emit_k, dst, out, out_stride, out_n);
     return cudaGetLastError();
 }

@@ -116,8 +116,8 @@ extern "C" cudaError_t vs_cu_launch_scatter_rows(uint8_t *const *chunks, uint32_
 {
     if (n == 0)
         return cudaSuccess;
-    vs_cu::scatter_rows_kernel<<<vs_cu::grid_for((size_t)n * (stride / 16u), 256), 256, 0, s>>>(
-        chunks, chunk_shift, stride, src, slots, n);
+    VS_LAUNCH(vs_cu::scatter_rows_kernel, vs_cu::grid_for((size_t)n * (stride / 16u), 256), 256, s,
+              chunks, chunk_shift, stride, src, slots, n);
     return cudaGetLastError();
 }
 
@@ -126,7 +126,7 @@ extern "C" cudaError_t vs_cu_launch_mirror(const vs_cu_mirror_args *a, cudaStrea
     const uint32_t n = a->n_words > a->n_ids ? a->n_words : a->n_ids;
     if (n == 0)
         return cudaSuccess;
-    vs_cu::mirror_kernel<<<vs_cu::grid_for(n, 256), 256, 0, s>>>(*a);
+    VS_LAUNCH(vs_cu::mirror_kernel, vs_cu::grid_for(n, 256), 256, s, *a);
     return cudaGetLastError();
 }
 
@@ -135,7 +135,7 @@ extern "C" cudaError_t vs_cu_launch_list_to_bitmap(const uint32_t *list, uint32_
 {
     if (n == 0)
         return cudaSuccess;
-    vs_cu::list_to_bitmap_kernel<<<vs_cu::grid_for(n, 256), 256, 0, s>>>(list, n, bm);
+    VS_LAUNCH(vs_cu::list_to_bitmap_kernel, vs_cu::grid_for(n, 256), 256, s, list, n, bm);
     return cudaGetLastError();
 }
 
@@ -146,7 +146,7 @@ extern "C" cudaError_t vs_cu_launch_fill_random(const vs_cu_fdev *f, uint32_t ch
     if (n == 0)
         return cudaSuccess;
     const size_t total = (size_t)n * (code_bytes / 4u + 1u);
-    vs_cu::fill_kernel<<<vs_cu::grid_for(total, 256), 256, 0, s>>>(*f, chunk_shift, n, code_bytes,
-                                                                   seed);
+    VS_LAUNCH(vs_cu::fill_kernel, vs_cu::grid_for(total, 256), 256, s, *f, chunk_shift, n,
+              code_bytes, seed);
     return cudaGetLastError();
 }

@@ -1,0 +1,2 @@
+/* emu_scan_f16.cpp: cuda_scan_f16.cu compiled for the CPU emulation (see cuda_emu.h). */
+#include "../cuda_scan_f16.cu"
