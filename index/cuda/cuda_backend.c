@@ -161,6 +161,8 @@ typedef struct cu_store {
     uint8_t *h_ring;
     size_t ring_head;
     uint8_t *h_stage;
+    uint8_t *h_back; /* pinned: small read-backs, several per synchronisation */
+    size_t back_cap;
     /* device scratch */
     cu_buf stage, blob, round, thr, list, bitmaps, cand, cnt, tile, gather, out, out_n;
     cu_buf key_id, key_id_out, key_s, key_s_out, v0, v1, v2, beg, end, temp;
@@ -190,12 +192,24 @@ static vs_err upload(cu_store *s, void *dst, const void *src, size_t bytes, vs_s
     return VS_OK;
 }
 
-static vs_err download(cu_store *s, void *dst, const void *src, size_t bytes, vs_status *st)
+/* Pinned host memory of at least bytes for read-backs (contents not kept). */
+static vs_err back_need(cu_store *s, size_t bytes, vs_status *st)
 {
-    if (bytes == 0)
+    if (s->h_back && s->back_cap >= bytes)
         return VS_OK;
-    CU_TRY(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s->stream), "download");
-    CU_TRY(cudaStreamSynchronize(s->stream), "download");
+    CU_TRY(cudaStreamSynchronize(s->stream), "read-back");
+    if (s->h_back)
+        cudaFreeHost(s->h_back);
+    s->h_back = NULL;
+    s->back_cap = 0;
+    size_t want = bytes < 65536 ? 65536 : bytes + bytes / 2;
+    if (cudaHostAlloc((void **)&s->h_back, want, cudaHostAllocDefault) != cudaSuccess) {
+        (void)cudaGetLastError();
+        s->h_back = NULL;
+        return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED,
+                             "cuda: cannot pin %zu bytes of host memory for results", want);
+    }
+    s->back_cap = want;
     return VS_OK;
 }
 
@@ -259,6 +273,8 @@ static void cu_destroy(void *store)
         cudaFreeHost(s->h_ring);
     if (s->h_stage)
         cudaFreeHost(s->h_stage);
+    if (s->h_back)
+        cudaFreeHost(s->h_back);
     if (s->blas_state == 1)
         cublasDestroy(s->blas);
     if (s->stream)
@@ -834,18 +850,20 @@ static vs_err op_scan(void *ctx, int sample, const uint32_t *act, uint32_t n_act
     }
     if (sample)
         return VS_OK;
-    /* the host decides the next round from the counts and whether thresholds were set */
-    vs_cu_thr_dev *thr = malloc(G->nq * sizeof *thr);
-    if (!thr)
-        return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "cuda: out of host memory");
-    vs_err err = download(s, cnt, s->cnt.p, (size_t)n_act * 4, st);
-    if (!err)
-        err = download(s, thr, G->d_thr, G->nq * sizeof *thr, st);
-    if (!err)
-        for (uint32_t i = 0; i < n_act; i++)
-            finite[i] = !(thr[act[i]].s == -INFINITY && thr[act[i]].id == UINT64_MAX);
-    free(thr);
-    return err;
+    /* the host decides the next round from the counts and whether thresholds were set: both
+     * come back with one wait */
+    const size_t cb = ((size_t)n_act * 4 + 15) & ~(size_t)15;
+    TRY(back_need(s, cb + G->nq * sizeof(vs_cu_thr_dev), st));
+    const vs_cu_thr_dev *thr = (const vs_cu_thr_dev *)(s->h_back + cb);
+    CU_TRY(cudaMemcpyAsync(s->h_back, s->cnt.p, (size_t)n_act * 4, cudaMemcpyDeviceToHost,
+                           s->stream), "reading counts");
+    CU_TRY(cudaMemcpyAsync(s->h_back + cb, G->d_thr, G->nq * sizeof(vs_cu_thr_dev),
+                           cudaMemcpyDeviceToHost, s->stream), "reading thresholds");
+    CU_TRY(cudaStreamSynchronize(s->stream), "scan");
+    memcpy(cnt, s->h_back, (size_t)n_act * 4);
+    for (uint32_t i = 0; i < n_act; i++)
+        finite[i] = !(thr[act[i]].s == -INFINITY && thr[act[i]].id == UINT64_MAX);
+    return VS_OK;
 }
 
 static vs_err sort_buffers(cu_store *s, uint32_t n_act, size_t items, vs_status *st)
@@ -1338,13 +1356,19 @@ static vs_err cu_scan(void *store, const vs_slot_view *view, const vs_scan_batch
         err = run_group(s, view, batch, order, as_bitmap, &groups[g], kmax, budget, st);
     if (err)
         goto out;
-    if ((err = download(s, counts, s->out_n.p, (size_t)nq * 4, st)) != VS_OK)
+    /* counts and results: one wait */
+    if ((err = back_need(s, (size_t)nq * 4, st)) != VS_OK)
         goto out;
-    if (cudaMemcpy2DAsync(out, stride * sizeof(vs_cand), s->out.p, kmax * sizeof(vs_cand),
+    if (cudaMemcpyAsync(s->h_back, s->out_n.p, (size_t)nq * 4, cudaMemcpyDeviceToHost,
+                        s->stream) != cudaSuccess ||
+        cudaMemcpy2DAsync(out, stride * sizeof(vs_cand), s->out.p, kmax * sizeof(vs_cand),
                           kmax * sizeof(vs_cand), nq, cudaMemcpyDeviceToHost,
                           s->stream) != cudaSuccess ||
-        cudaStreamSynchronize(s->stream) != cudaSuccess)
+        cudaStreamSynchronize(s->stream) != cudaSuccess) {
         err = cu_err(st, cudaGetLastError(), "reading results");
+        goto out;
+    }
+    memcpy(counts, s->h_back, (size_t)nq * 4);
 out:
     free(order);
     free(as_bitmap);
