@@ -802,6 +802,7 @@ static vs_err run_tiles(cu_group *G, const vs_cu_rows *rows, vs_status *st)
         ca.tile[fs] = (uint8_t *)s->tile.p + G->tile_off[fs];
     }
     ca.ld = R;
+    ca.n_fields = G->nf;
     for (uint32_t t0 = rows->begin; t0 < rows->end;) {
         /* dense tiles start at multiples of R, so they never cross a chunk */
         uint32_t t1 = rows->list ? t0 + R : (t0 / R + 1) * R;

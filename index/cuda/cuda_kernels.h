@@ -119,6 +119,7 @@ typedef struct vs_cu_combine_args {
     uint32_t split[VS_MAX_FIELDS];   /* f16 from cuBLAS: nv, the lo columns' offset (the dot is
                                         (hi + lo) * gscale); 0 = the tile holds the dots */
     uint32_t ld;
+    uint32_t n_fields;
     vs_cu_rows rows;                 /* the tile's rows */
 } vs_cu_combine_args;
 

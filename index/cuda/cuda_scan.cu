@@ -5,10 +5,11 @@
  * ===== The combine kernel =====
  * On the tile path, cuBLAS (or the fused kernel in dot mode) has written the raw dots of R rows
  * against every query vector of each field to tile[field][qv * ld + r], sized to stay in L2. One
- * thread per (row, query): blockIdx.y is the query, so a warp shares one query, its terms and its
- * threshold (broadcast loads), reads 32 consecutive rows of each dot column (coalesced), and
- * appends passing rows with one atomic per warp. An item lacking a field skips that field's terms
- * (SUM renormalises over present terms); an item with none is never appended.
+ * thread per row, taking 8 queries in turn (blockIdx.y picks the 8): the row's slot, live bit and
+ * fields are read once for its queries, a warp shares each query, its terms and its threshold
+ * (broadcast loads), reads 32 consecutive rows of each dot column (coalesced), and appends passing
+ * rows with one atomic per warp. An item lacking a field skips that field's terms (SUM
+ * renormalises over present terms); an item with none is never appended.
  */
 #include "cuda_scan.cuh"
 
@@ -31,30 +32,40 @@ extern "C" cudaError_t vs_cu_launch_small(const vs_cu_small_args *a, int dots, i
 
 namespace vs_cu {
 
+constexpr uint32_t kCombineQueries = 8; /* queries one thread takes for its row */
+
 __global__ void __launch_bounds__(kThreads) combine_kernel(const vs_cu_combine_args a)
 {
-    const uint32_t q = blockIdx.y;
-    const vs_cu_query_dev qd = a.c.queries[q];
-    if (qd.pos == VS_CU_NONE)
-        return; /* the whole block: blockIdx.y is the query */
     const uint32_t r = blockIdx.x * kThreads + threadIdx.x, lane = threadIdx.x & 31u;
     const uint32_t n = a.rows.end - a.rows.begin;
     const uint32_t shift = a.c.chunk_shift, mask = (1u << shift) - 1u;
-    bool pass = false;
-    float score = 0.0f;
-    uint32_t slot = 0;
+    const uint32_t q0 = blockIdx.y * kCombineQueries, q1 = min(q0 + kCombineQueries, a.c.nq);
+    /* the row, once for its queries: slot, live, which of the group's fields it has */
+    uint32_t slot = 0, present = 0;
+    bool live = false;
     if (r < n) {
         slot = a.rows.list ? __ldg(a.rows.list + a.rows.begin + r) : a.rows.begin + r;
-        if (slot < a.c.slot_limit && bit(a.c.live, slot) && allowed(qd, slot)) {
+        live = slot < a.c.slot_limit && bit(a.c.live, slot);
+        if (live)
+            for (uint32_t fs = 0; fs < a.n_fields; fs++)
+                present |= (uint32_t)bit(a.f[fs].has, slot) << fs;
+    }
+    for (uint32_t q = q0; q < q1; q++) { /* the same query across the block */
+        const vs_cu_query_dev qd = a.c.queries[q];
+        if (qd.pos == VS_CU_NONE)
+            continue;
+        bool pass = false;
+        float score = 0.0f;
+        if (present && allowed(qd, slot)) {
             vs_cu_comb cb;
             vs_cu_comb_init(&cb);
             for (uint32_t t = 0; t < qd.n_terms; t++) {
                 const vs_cu_term_dev tm = a.c.terms[qd.term_first + t];
+                if (!((present >> tm.fslot) & 1u))
+                    continue; /* the item lacks this field: SUM renormalises over the others */
                 const vs_cu_fdev &f = a.f[tm.fslot];
-                if (!bit(f.has, slot))
-                    continue;
                 vs_cu_rowc rc = {0.0f, 0.0f, 0.0f, 0.0f};
-                if (f.has_consts) {
+                if (f.has_consts) { /* from L1 after the row's first query */
                     const uint4 cw =
                         ld16(f.chunks[slot >> shift] + (size_t)(slot & mask) * f.stride + f.code_pad);
                     rc.middle = __uint_as_float(cw.x);
@@ -83,8 +94,8 @@ __global__ void __launch_bounds__(kThreads) combine_kernel(const vs_cu_combine_a
                 pass = vs_cu_passes(score, score == th.s ? slot_id(a.c, slot) : 0u, th.s, th.id);
             }
         }
+        append(a.c, pass, kFull, qd.pos, score, slot, lane);
     }
-    append(a.c, pass, kFull, qd.pos, score, slot, lane);
 }
 
 __global__ void gather_rows_kernel(const vs_cu_fdev f, uint32_t shift, const uint32_t *list,
@@ -108,9 +119,10 @@ extern "C" cudaError_t vs_cu_launch_combine(const vs_cu_combine_args *a, cudaStr
     const uint32_t n = a->rows.end - a->rows.begin;
     if (n == 0 || a->c.nq == 0)
         return cudaSuccess;
-    if (a->c.nq > 65535u)
+    const uint32_t qb = (a->c.nq + vs_cu::kCombineQueries - 1) / vs_cu::kCombineQueries;
+    if (qb > 65535u)
         return cudaErrorInvalidValue;
-    dim3 grid((n + vs_cu::kThreads - 1) / vs_cu::kThreads, a->c.nq);
+    dim3 grid((n + vs_cu::kThreads - 1) / vs_cu::kThreads, qb);
     VS_LAUNCH(vs_cu::combine_kernel, grid, vs_cu::kThreads, s, *a);
     return cudaGetLastError();
 }
