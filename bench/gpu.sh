@@ -6,20 +6,22 @@
 #   RESULT i8_b1_vs_floor=<x> f16_b1_ms=<x> i8_b1024_vs_torch=<x> filter1pct_cost=<x>
 # and everything goes to $OUT (when set) as gpu_bench.txt and gpu_build.log.
 #
-# Options: --quick (fewer cases), --rows N, --no-tests, --sanitize (compute-sanitizer memcheck and
-# racecheck over a short run of the tests, if time remains). Without a GPU it says so and exits 0.
+# Options: --quick (fewer cases), --rows N, --no-tests, --full-tests (the whole of tests/gpu, not its
+# short form: minutes), --sanitize (compute-sanitizer memcheck and racecheck over the short tests,
+# if time remains). Without a GPU it says so and exits 0.
 set -u -o pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 start=$(date +%s)
-quick="" rows=15500000 tests=1 sanitize=0
+quick="" rows=15500000 tests=1 sanitize=0 full=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick="--quick" ;;
     --rows) rows="$2"; shift ;;
     --no-tests) tests=0 ;;
+    --full-tests) full=1 ;;
     --sanitize) sanitize=1 ;;
-    *) echo "usage: $0 [--quick] [--rows N] [--no-tests] [--sanitize]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--quick] [--rows N] [--no-tests] [--full-tests] [--sanitize]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -45,7 +47,8 @@ blog=/dev/null
 [ -n "$out" ] && blog="$out/gpu_build.log"
 if ! { cmake -S . -B "$build" $gen -DVECSCAN_CUDA_ONLY=ON -DCMAKE_BUILD_TYPE=Release \
          -DCMAKE_CUDA_ARCHITECTURES="$arch" &&
-       cmake --build "$build" -j "$(nproc)"; } >"$blog" 2>&1; then
+       cmake --build "$build" -j "$(nproc)" --target vs_gpu_bench test_gpu_backend &&
+       { cmake --build "$build" -j "$(nproc)" --target test_gpu_conformance || true; }; } >"$blog" 2>&1; then
   [ "$blog" != /dev/null ] && tail -40 "$blog"
   say "RESULT build_failed=1"
   exit 1
@@ -56,7 +59,9 @@ bench="$build/tests/vs_gpu_bench"
 
 # ---- tests/gpu ----
 if [ "$tests" = 1 ]; then
-  if timeout 90 ctest --test-dir "$build" -L gpu --output-on-failure 2>&1 | tee -a "$report" | tail -25; then
+  qenv="VS_GPU_TEST_QUICK=1"
+  [ "$full" = 1 ] && qenv="VS_GPU_TEST_FULL=1"
+  if env $qenv timeout $(( full ? 600 : 60 )) ctest --test-dir "$build" -L gpu --output-on-failure 2>&1 | tee -a "$report" | tail -25; then
     say "tests/gpu: passed"
   else
     say "tests/gpu: FAILED (see above)"

@@ -41,6 +41,11 @@ struct Emu {
     int cur = -1;
     const std::function<void()> *body = nullptr;
     bool in_kernel = false;
+    ~Emu()
+    {
+        for (char *p : stacks)
+            std::free(p);
+    }
 };
 
 Emu E;
