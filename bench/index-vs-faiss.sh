@@ -163,7 +163,8 @@ for round in $(seq 1 "$ROUNDS"); do
     say "round $round/$ROUNDS: vecscan (index_bench)"
     "$BUILD/bench/index_bench" --data "$TMP/base.fbin" --queries "$TMP/queries.fbin" \
         --out "$TMP/vecscan.jsonl" --ids-dir "$TMP" --threads $THREADS \
-        --indexes f32,f16,i8,b1:rr10 --single $SINGLE --min-time $MIN_TIME --min-reps $MIN_REPS
+        --indexes f32,f16,i8,b1:rr10 --single $SINGLE --min-time $MIN_TIME --min-reps $MIN_REPS \
+        --bw-mib 1024
     M2=$(mark)
     say "round $round/$ROUNDS: FAISS (faiss_anchor.py)"
     pyrun "$HERE/faiss_anchor.py" --data "$TMP/base.fbin" --queries "$TMP/queries.fbin" \
@@ -183,7 +184,7 @@ if [ "$BIG_ROWS" -gt 0 ]; then
     say "vecscan: $BIG_ROWS x $DIM i8, generated in-process"
     "$BUILD/bench/index_bench" --data "$TMP/base.fbin" --queries "$TMP/queries.fbin" \
         --out "$TMP/vecscan.jsonl" --ids-dir "$TMP" --threads $THREADS --indexes "" \
-        --min-time $MIN_TIME --big-rows "$BIG_ROWS" --big-index i8
+        --min-time $MIN_TIME --big-rows "$BIG_ROWS" --big-index i8 --bw-mib 1024
     NOISE_NOTES="$NOISE_NOTES $(others_pct "$M5" "$(mark)")% during the ${BIG_ROWS}-row part;"
 fi
 LOAD_AFTER=$(load)

@@ -41,6 +41,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bw.h"
 #include "index.h"
 
 #define MAX_SPECS 16
@@ -342,6 +343,7 @@ static double run_search(const searcher *s, uint32_t first, uint32_t n, uint32_t
 typedef struct timing {
     uint64_t queries;
     double seconds, qps, p50_ms, mean_ms, p99_ms;
+    double bw_gbs; /* read bandwidth measured around this timing, or 0 */
 } timing;
 
 /* Times batch-1 searches of n_single queries (cycling through the set) after a short warm-up. */
@@ -362,6 +364,17 @@ static timing time_single(const searcher *s, uint32_t k, uint32_t n_single)
     t.mean_ms = 1e3 * t.seconds / n_single;
     t.qps = (double)n_single / t.seconds;
     free(ms);
+    return t;
+}
+
+/* Batch-1 timing between two bandwidth measurements (when bw is not NULL): the better of them is
+ * the bandwidth of the moment, for this timing's read floor. */
+static timing time_single_bw(const searcher *s, uint32_t k, uint32_t n_single, bw_ctx *bw)
+{
+    double before = bw ? bw_measure(bw, 5, NULL) : 0;
+    timing t = time_single(s, k, n_single);
+    double after = bw ? bw_measure(bw, 5, NULL) : 0;
+    t.bw_gbs = before > after ? before : after;
     return t;
 }
 
@@ -399,9 +412,9 @@ static void emit_search(FILE *out, const spec *sp, uint32_t k, uint32_t b, const
     fprintf(out,
             "{\"engine\":\"vecscan\",\"index\":\"%s\",\"kind\":\"search\",\"k\":%u,\"batch\":%u,"
             "\"queries\":%llu,\"seconds\":%.6f,\"qps\":%.3f,\"p50_ms\":%.4f,\"mean_ms\":%.4f,"
-            "\"p99_ms\":%.4f,\"big\":%s}\n",
+            "\"p99_ms\":%.4f,\"bw_gbs\":%.3f,\"big\":%s}\n",
             sp->name, k, b, (unsigned long long)t->queries, t->seconds, t->qps, t->p50_ms,
-            t->mean_ms, t->p99_ms, big ? "true" : "false");
+            t->mean_ms, t->p99_ms, t->bw_gbs, big ? "true" : "false");
     fflush(out);
     fprintf(stderr, "  %-14s k=%-4u batch=%-5u %10.1f QPS  (p50 %.3f ms/batch, %llu queries)\n",
             sp->name, k, b, t->qps, t->p50_ms, (unsigned long long)t->queries);
@@ -450,7 +463,7 @@ static void topk_push(topk *t, float score, uint64_t id)
 
 static void run_big(FILE *out, const spec *sp, uint64_t rows, const float *q, uint32_t nq,
                      uint32_t dim, uint32_t n_threads, uint32_t n_truth, uint32_t n_single,
-                     double min_time, uint64_t seed)
+                     double min_time, uint64_t seed, uint32_t bw_mib)
 {
     if (n_truth > nq)
         n_truth = nq;
@@ -518,7 +531,9 @@ static void run_big(FILE *out, const spec *sp, uint64_t rows, const float *q, ui
             sp->name, (unsigned long long)rows, dim, load_s, gen_s,
             (unsigned long long)rss_before, (unsigned long long)rss_after,
             (unsigned long long)hwm, field_bytes, recall, n_truth);
-    timing t = time_single(&s, RECALL_K, n_single);
+    bw_ctx *bw = bw_mib ? bw_open((int)n_threads, bw_mib) : NULL;
+    timing t = time_single_bw(&s, RECALL_K, n_single, bw);
+    bw_close(bw);
     emit_search(out, sp, RECALL_K, 1, &t, true);
     if (nq >= 16) {
         t = time_batches(&s, RECALL_K, 16, min_time, 2, false);
@@ -550,6 +565,8 @@ static int usage(void)
             "  --single N         batch-1 queries timed one by one (default 200)\n"
             "  --min-time S       seconds each batch > 1 measurement runs at least (default 1)\n"
             "  --min-reps R       and batches it times at least (default 2)\n"
+            "  --bw-mib M         measure the read bandwidth (M MiB buffer, best of 5 passes)\n"
+            "                     right before and after each k = 10 batch-1 timing (default 0: no)\n"
             "  --big-rows N       also load N generated rows into --big-index (default 0: no)\n"
             "  --big-index SPEC   (default i8)\n"
             "  --big-truth Q      queries checked against exact f32 in big mode (default 100)\n"
@@ -566,7 +583,7 @@ int main(int argc, char **argv)
     uint32_t ks[MAX_LIST] = {10, 100}, batches[MAX_LIST] = {1, 16, 1000};
     int n_ks = 2, n_batches = 3;
     double min_time = 1.0;
-    uint32_t min_reps = 2;
+    uint32_t min_reps = 2, bw_mib = 0;
     uint64_t big_rows = 0, seed = 7;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -595,6 +612,8 @@ int main(int argc, char **argv)
             min_time = strtod(v, NULL);
         else if (strcmp(a, "--min-reps") == 0)
             min_reps = (uint32_t)strtoul(v, NULL, 10);
+        else if (strcmp(a, "--bw-mib") == 0)
+            bw_mib = (uint32_t)strtoul(v, NULL, 10);
         else if (strcmp(a, "--big-rows") == 0)
             big_rows = strtoull(v, NULL, 10);
         else if (strcmp(a, "--big-index") == 0)
@@ -641,6 +660,9 @@ int main(int argc, char **argv)
     fprintf(out, "{\"engine\":\"vecscan\",\"kind\":\"meta\",\"openblas_core\":\"%s\"}\n",
             openblas_get_corename());
 
+    bw_ctx *bw = NULL;
+    if (bw_mib && n_specs > 0 && !(bw = bw_open((int)threads, bw_mib)))
+        die("cannot allocate the %u MiB bandwidth buffer; try a smaller --bw-mib", bw_mib);
     query_set qs = make_queries(q, nq, dim);
     searcher s = {.qs = &qs, .hits = xmalloc((size_t)nq * max_k * sizeof(vs_hit)),
                   .counts = xmalloc(nq * sizeof(uint32_t))};
@@ -663,7 +685,7 @@ int main(int argc, char **argv)
                 /* The recall search above was this very batch: it warmed it up. */
                 bool warm = !(ks[a] == RECALL_K && batches[b] == nq);
                 timing t = batches[b] == 1
-                               ? time_single(&s, ks[a], n_single)
+                               ? time_single_bw(&s, ks[a], n_single, ks[a] == RECALL_K ? bw : NULL)
                                : time_batches(&s, ks[a], batches[b], min_time, min_reps, warm);
                 emit_search(out, &specs[i], ks[a], batches[b], &t, false);
             }
@@ -674,9 +696,11 @@ int main(int argc, char **argv)
     free(qs.terms);
     free(qs.queries);
     free(x);
+    bw_close(bw); /* before the big load, so that its resident memory is the index's alone */
     if (big_rows) {
         spec bsp = parse_spec(big_index);
-        run_big(out, &bsp, big_rows, q, nq, dim, threads, big_truth, big_single, min_time, seed);
+        run_big(out, &bsp, big_rows, q, nq, dim, threads, big_truth, big_single, min_time, seed,
+                bw_mib);
     }
     free(q);
     fclose(out);

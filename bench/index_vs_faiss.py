@@ -229,22 +229,26 @@ def cmd_report(a):
                           + [fmt_ratio(ratio(qps(eng, name, k, b), qps("faiss", anchor, k, b)))
                              for k, b in cols])
 
-    floor_i8 = rows * (dim + 12) / (bw * 1e9) * 1e3
-    floor_f16 = rows * dim * 2 / (bw * 1e9) * 1e3
-    floor_f32 = rows * dim * 4 / (bw * 1e9) * 1e3
-    floor_sq8 = rows * dim / (bw * 1e9) * 1e3
-    floors = [("vecscan i8", "i8", floor_i8, rows * (dim + 12)),
-              ("vecscan f16", "f16", floor_f16, rows * dim * 2),
-              ("vecscan f32", "f32", floor_f32, rows * dim * 4),
-              ("FAISS SQ8", "SQ8", floor_sq8, rows * dim),
-              ("FAISS IndexFlatIP", "IndexFlatIP", floor_f32, rows * dim * 4)]
-    fheader = ["index", "bytes read", "floor ms", "B=1 p50 ms (k=10)", "p50 / floor"]
+    def bw_at(eng, name):
+        """The bandwidth measured around this index's batch-1 timing, else read_bw's best."""
+        r = search.get((eng, name, 10, 1))
+        return r["bw_gbs"] if r and r.get("bw_gbs") else bw
+
+    def floor_ms(nbytes, gbs):
+        return nbytes / (gbs * 1e9) * 1e3
+
+    floors = [("vecscan i8", "i8", rows * (dim + 12)), ("vecscan f16", "f16", rows * dim * 2),
+              ("vecscan f32", "f32", rows * dim * 4), ("FAISS SQ8", "SQ8", rows * dim),
+              ("FAISS IndexFlatIP", "IndexFlatIP", rows * dim * 4)]
+    fheader = ["index", "bytes read", "GB/s", "floor ms", "B=1 p50 ms (k=10)", "p50 / floor"]
     ftable = []
-    for label, name, fl, nbytes in floors:
+    for label, name, nbytes in floors:
         eng = "faiss" if label.startswith("FAISS") else "vecscan"
-        lat = p50(eng, name)
-        ftable.append([label, f"{nbytes / 1e6:.1f} MB", f"{fl:.3f}",
+        lat, gbs = p50(eng, name), bw_at(eng, name)
+        fl = floor_ms(nbytes, gbs)
+        ftable.append([label, f"{nbytes / 1e6:.1f} MB", f"{gbs:.1f}", f"{fl:.3f}",
                        "-" if lat is None else f"{lat:.3f}", fmt_ratio(ratio(lat, fl))])
+    floor_i8 = floor_ms(rows * (dim + 12), bw_at("vecscan", "i8"))
 
     res = {
         "f32_vs_faiss_flat": ratio(qps("vecscan", "f32", 10, 1000),
@@ -284,15 +288,17 @@ def cmd_report(a):
              f"- vecscan: n_threads = {a.threads}; OpenBLAS core "
              f"{vmeta.get('openblas_core', '?')}",
              f"- read bandwidth: {bw:.2f} GB/s (read_bw: {a.threads} threads summing 1 GiB, "
-             f"best pass of two runs)",
+             f"best pass of all its runs)",
              "- QPS: batches of B queries timed whole; B = 1 is single queries one by one. "
              f"{a.rounds} round(s) alternating vecscan and FAISS; each cell is its best round. "
              "recall@10 against an exact float64 scan, over every query. b1 reranks with "
              "rerank_factor 10 from its f32 copy.", ""]
     lines += md_table(header, table) + [""]
     lines += md_table(rheader, rtable) + [""]
-    lines += [f"Batch-1 read floor = bytes a scan must read / {bw:.2f} GB/s "
-              "(i8: codes + 12 bytes of per-row constants):", ""]
+    lines += ["Batch-1 read floor = bytes a scan must read (i8: codes + 12 bytes of per-row "
+              "constants) / read bandwidth. The host's bandwidth drifts, so vecscan's rows use the "
+              "better of two measurements taken right before and after their batch-1 timing "
+              f"(5 passes over 1 GiB each); FAISS's rows use read_bw's best, {bw:.2f} GB/s:", ""]
     lines += md_table(fheader, ftable) + [""]
     if "IndexFlatIP" in single_thread and p50("faiss", "IndexFlatIP") is not None:
         st = single_thread["IndexFlatIP"]["p50_ms"]
@@ -308,7 +314,9 @@ def cmd_report(a):
         bs = big.get("search", {})
         brows = bl["rows"]
         bound = 1.1 * brows * (bl["dim"] + 12)
-        bfloor = brows * (bl["dim"] + 12) / (bw * 1e9) * 1e3
+        b1r = bs.get((10, 1))
+        bfloor = floor_ms(brows * (bl["dim"] + 12),
+                          b1r["bw_gbs"] if b1r and b1r.get("bw_gbs") else bw)
         b1 = bs.get((10, 1))
         lines += [f"### {brows:,} x {bl['dim']} {bl['index']} (generated in-process, loaded "
                   "through vs_index_upsert)", ""]
