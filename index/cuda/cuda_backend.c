@@ -662,6 +662,10 @@ typedef struct cu_group {
     uint64_t n_scan;
     uint32_t filter_all, tile_rows;
     size_t tile_off[VS_MAX_FIELDS];
+    /* sorting is deferred until a result needs it: a sampled threshold needs none */
+    int sort_pending;
+    uint32_t sort_n, sort_cap;
+    uint32_t max_held; /* largest min(cnt, cap) of the last main scan; UINT32_MAX unknown */
 } cu_group;
 
 /* Per-round arrays, uploaded together: descriptors, then act, mode, rank, emit_k, dst. */
@@ -829,6 +833,8 @@ static vs_err op_scan(void *ctx, int sample, const uint32_t *act, uint32_t n_act
     set_positions(G, act, n_act);
     TRY(round_upload(G, &d, st));
     CU_TRY(cudaMemsetAsync(s->cnt.p, 0, (size_t)n_act * 4, s->stream), "scan");
+    G->sort_pending = 0;
+    G->max_held = UINT32_MAX;
     G->c.queries = d.queries;
     G->c.thr = sample ? G->d_thr_neutral : G->d_thr;
     G->c.cand = s->cand.p;
@@ -862,8 +868,12 @@ static vs_err op_scan(void *ctx, int sample, const uint32_t *act, uint32_t n_act
                            cudaMemcpyDeviceToHost, s->stream), "reading thresholds");
     CU_TRY(cudaStreamSynchronize(s->stream), "scan");
     memcpy(cnt, s->h_back, (size_t)n_act * 4);
-    for (uint32_t i = 0; i < n_act; i++)
+    G->max_held = 0;
+    for (uint32_t i = 0; i < n_act; i++) {
         finite[i] = !(thr[act[i]].s == -INFINITY && thr[act[i]].id == UINT64_MAX);
+        const uint32_t h = cnt[i] < cap ? cnt[i] : cap;
+        G->max_held = h > G->max_held ? h : G->max_held;
+    }
     return VS_OK;
 }
 
@@ -901,15 +911,37 @@ static vs_cu_sortbuf sortbuf_of(cu_store *s)
     return b;
 }
 
+/* Sorts the buffers the driver asked for, if that is still pending: one block each when every
+ * buffer is known to be small, else CUB's segmented sorts. */
+static vs_err ensure_sorted(cu_group *G, vs_status *st)
+{
+    cu_store *s = G->s;
+    if (!G->sort_pending)
+        return VS_OK;
+    G->sort_pending = 0;
+    G->c.cap = G->sort_cap;
+    G->c.cand = s->cand.p;
+    G->c.cnt = s->cnt.p;
+    if (G->max_held <= VS_CU_SMALL_SORT) {
+        TRY(buf_need(&s->v2, (size_t)G->sort_n * G->sort_cap * 4, "sort values", st));
+        vs_cu_sortbuf b = sortbuf_of(s);
+        CU_TRY(vs_cu_small_sort(&G->c, G->sort_n, &b, s->stream), "sort");
+        return VS_OK;
+    }
+    TRY(sort_buffers(s, G->sort_n, (size_t)G->sort_n * G->sort_cap, st));
+    vs_cu_sortbuf b = sortbuf_of(s);
+    CU_TRY(vs_cu_sort(&G->c, G->sort_n, &b, s->stream), "sort");
+    return VS_OK;
+}
+
 static vs_err op_sort(void *ctx, const uint32_t *act, uint32_t n_act, uint32_t cap, vs_status *st)
 {
     cu_group *G = ctx;
-    cu_store *s = G->s;
     (void)act;
-    TRY(sort_buffers(s, n_act, (size_t)n_act * cap, st));
-    vs_cu_sortbuf b = sortbuf_of(s);
-    G->c.cap = cap;
-    CU_TRY(vs_cu_sort(&G->c, n_act, &b, s->stream), "sort");
+    (void)st;
+    G->sort_pending = 1;
+    G->sort_n = n_act;
+    G->sort_cap = cap;
     return VS_OK;
 }
 
@@ -924,12 +956,21 @@ static vs_err op_set_thr(void *ctx, const uint32_t *act, uint32_t n_act, uint32_
     memcpy(h.mode, mode, n_act);
     memcpy(h.rank, rank, n_act * 4);
     TRY(round_upload(G, &d, st));
-    vs_cu_sortbuf b = sortbuf_of(s);
     G->c.cap = cap;
     G->c.cand = s->cand.p;
     G->c.cnt = s->cnt.p;
-    CU_TRY(vs_cu_launch_set_thr(&G->c, &b, n_act, d.act, d.mode, d.rank, G->d_thr, s->stream),
-           "set thresholds");
+    int small_ranks = G->sort_pending;
+    for (uint32_t i = 0; i < n_act && small_ranks; i++)
+        small_ranks = mode[i] != VS_CU_THR_RANK || rank[i] <= VS_CU_KTH_MAX;
+    if (small_ranks) /* the sample's j-th best (or a small k): no sort at all */
+        CU_TRY(vs_cu_launch_kth(&G->c, n_act, d.act, d.mode, d.rank, G->d_thr, s->stream),
+               "set thresholds");
+    else {
+        TRY(ensure_sorted(G, st));
+        vs_cu_sortbuf b = sortbuf_of(s);
+        CU_TRY(vs_cu_launch_set_thr(&G->c, &b, n_act, d.act, d.mode, d.rank, G->d_thr,
+                                    s->stream), "set thresholds");
+    }
     return VS_OK;
 }
 
@@ -944,6 +985,7 @@ static vs_err op_emit(void *ctx, const uint32_t *act, uint32_t n_act, uint32_t c
         h.emit_k[i] = which[i] ? G->k[act[i]] : 0;
         h.dst[i] = G->order[G->g->first + act[i]];
     }
+    TRY(ensure_sorted(G, st));
     TRY(round_upload(G, &d, st));
     vs_cu_sortbuf b = sortbuf_of(s);
     G->c.cap = cap;

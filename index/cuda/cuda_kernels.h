@@ -158,6 +158,19 @@ cudaError_t vs_cu_launch_set_thr(const vs_cu_common *c, const vs_cu_sortbuf *b, 
                                  const uint32_t *act, const uint8_t *mode, const uint32_t *rank,
                                  vs_cu_thr_dev *thr, cudaStream_t s);
 
+/* Without sorting: per buffer p, mode/rank as set_thr, found by rank[p] passes of a block-wide
+ * "best candidate ranked after the previous one" over the buffer (ranks up to VS_CU_KTH_MAX). */
+#define VS_CU_KTH_MAX 256u
+cudaError_t vs_cu_launch_kth(const vs_cu_common *c, uint32_t n_act, const uint32_t *act,
+                             const uint8_t *mode, const uint32_t *rank, vs_cu_thr_dev *thr,
+                             cudaStream_t s);
+
+/* The sort's result (b->v2) for buffers holding at most VS_CU_SMALL_SORT candidates each: one
+ * block per buffer, a bitonic sort in shared memory, one launch instead of CUB's several. */
+#define VS_CU_SMALL_SORT 2048u
+cudaError_t vs_cu_small_sort(const vs_cu_common *c, uint32_t n_act, vs_cu_sortbuf *b,
+                             cudaStream_t s);
+
 /* For buffers p with emit_k[p] > 0: out[dst[p] * out_stride + i] for i < min(emit_k, held), and
  * out_n[dst[p]] = that count. */
 cudaError_t vs_cu_launch_emit(const vs_cu_common *c, const vs_cu_sortbuf *b, uint32_t n_act,

@@ -93,6 +93,143 @@ __global__ void emit_kernel(const vs_cu_common c, const uint32_t *v2, const uint
     }
 }
 
+/* (sa, ia) ranks before (sb, ib); an entry with slot VS_CU_NONE (padding) ranks last. */
+__device__ __forceinline__ bool before(float sa, uint64_t ia, uint32_t xa, float sb, uint64_t ib,
+                                       uint32_t xb)
+{
+    if (xa == VS_CU_NONE || xb == VS_CU_NONE)
+        return xb == VS_CU_NONE && xa != VS_CU_NONE;
+    return vs_better(sa, ia, sb, ib) != 0;
+}
+
+/* One block per buffer: the rank-th best candidate, by rank passes that each find the best
+ * candidate ranked after the previous pass's (no sort, no marks). */
+__global__ void __launch_bounds__(256) kth_kernel(const vs_cu_common c, const uint32_t *act,
+                                                  const uint8_t *mode, const uint32_t *rank,
+                                                  vs_cu_thr_dev *thr)
+{
+    __shared__ float s_s[8];
+    __shared__ uint64_t s_id[8];
+    __shared__ uint32_t s_x[8];
+    const uint32_t p = blockIdx.x, lane = threadIdx.x & 31u, warp = threadIdx.x >> 5;
+    if (mode[p] == VS_CU_THR_KEEP)
+        return; /* the whole block */
+    const uint32_t n = held(c, p), want = mode[p] == VS_CU_THR_RANK ? rank[p] : 0u;
+    vs_cu_thr_dev t;
+    t.s = -INFINITY;
+    t.pad = 0;
+    t.id = ~0ull;
+    if (want >= 1 && want <= n) {
+        const vs_cu_cand_dev *buf = c.cand + (size_t)p * c.cap;
+        float ps = 0.0f;
+        uint64_t pid = 0;
+        uint32_t px = VS_CU_NONE; /* no previous yet: every candidate qualifies */
+        for (uint32_t r = 0; r < want; r++) {
+            float bs = 0.0f;
+            uint64_t bid = 0;
+            uint32_t bx = VS_CU_NONE;
+            for (uint32_t i = threadIdx.x; i < n; i += blockDim.x) {
+                const vs_cu_cand_dev e = buf[i];
+                const uint64_t id = slot_id(c, e.slot);
+                if (px != VS_CU_NONE && !vs_better(ps, pid, e.s, id))
+                    continue; /* not ranked after the previous one */
+                if (before(e.s, id, i, bs, bid, bx)) {
+                    bs = e.s;
+                    bid = id;
+                    bx = i;
+                }
+            }
+            for (int o = 16; o > 0; o >>= 1) { /* warp, then block */
+                const float os = __shfl_xor_sync(kFull, bs, o);
+                const uint64_t oid = __shfl_xor_sync(kFull, bid, o);
+                const uint32_t ox = __shfl_xor_sync(kFull, bx, o);
+                if (before(os, oid, ox, bs, bid, bx)) {
+                    bs = os;
+                    bid = oid;
+                    bx = ox;
+                }
+            }
+            if (lane == 0) {
+                s_s[warp] = bs;
+                s_id[warp] = bid;
+                s_x[warp] = bx;
+            }
+            __syncthreads();
+            bs = s_s[0];
+            bid = s_id[0];
+            bx = s_x[0];
+            for (uint32_t w = 1; w < blockDim.x / 32u; w++)
+                if (before(s_s[w], s_id[w], s_x[w], bs, bid, bx)) {
+                    bs = s_s[w];
+                    bid = s_id[w];
+                    bx = s_x[w];
+                }
+            __syncthreads(); /* s_* are rewritten next pass */
+            ps = bs;
+            pid = bid;
+            px = bx;
+        }
+        t.s = ps;
+        t.id = pid;
+    }
+    if (threadIdx.x == 0)
+        thr[act[p]] = t;
+}
+
+/* One block per buffer of at most VS_CU_SMALL_SORT candidates: bitonic sort of (score, id, index)
+ * in shared memory, padded to a power of two with entries that rank last. */
+__global__ void __launch_bounds__(256) small_sort_kernel(const vs_cu_common c, uint32_t *v2)
+{
+    __shared__ float s_s[VS_CU_SMALL_SORT];
+    __shared__ uint64_t s_id[VS_CU_SMALL_SORT];
+    __shared__ uint32_t s_x[VS_CU_SMALL_SORT];
+    const uint32_t p = blockIdx.x, n = held(c, p);
+    const size_t base = (size_t)p * c.cap;
+    if (n > VS_CU_SMALL_SORT)
+        return; /* the caller's mistake (it checks): never past shared memory */
+    uint32_t N = 2;
+    while (N < n)
+        N <<= 1;
+    for (uint32_t i = threadIdx.x; i < N; i += blockDim.x) {
+        if (i < n) {
+            const vs_cu_cand_dev e = c.cand[base + i];
+            s_s[i] = e.s;
+            s_id[i] = slot_id(c, e.slot);
+            s_x[i] = (uint32_t)(base + i);
+        } else {
+            s_s[i] = 0.0f;
+            s_id[i] = 0;
+            s_x[i] = VS_CU_NONE;
+        }
+    }
+    __syncthreads();
+    for (uint32_t k = 2; k <= N; k <<= 1)
+        for (uint32_t j = k >> 1; j > 0; j >>= 1) {
+            for (uint32_t i = threadIdx.x; i < N; i += blockDim.x) {
+                const uint32_t o = i ^ j;
+                if (o <= i)
+                    continue;
+                const bool first = (i & k) == 0; /* this run puts the best first */
+                const bool swap = first ? before(s_s[o], s_id[o], s_x[o], s_s[i], s_id[i], s_x[i])
+                                        : before(s_s[i], s_id[i], s_x[i], s_s[o], s_id[o], s_x[o]);
+                if (swap) {
+                    const float ts = s_s[i];
+                    const uint64_t ti = s_id[i];
+                    const uint32_t tx = s_x[i];
+                    s_s[i] = s_s[o];
+                    s_id[i] = s_id[o];
+                    s_x[i] = s_x[o];
+                    s_s[o] = ts;
+                    s_id[o] = ti;
+                    s_x[o] = tx;
+                }
+            }
+            __syncthreads();
+        }
+    for (uint32_t i = threadIdx.x; i < n; i += blockDim.x)
+        v2[base + i] = s_x[i];
+}
+
 static dim3 per_buffer_grid(uint32_t cap, uint32_t n_act)
 {
     uint32_t x = (cap + 1023) / 1024;
@@ -177,6 +314,25 @@ extern "C" cudaError_t vs_cu_launch_set_thr(const vs_cu_common *c, const vs_cu_s
         return cudaSuccess;
     VS_LAUNCH(vs_cu::set_thr_kernel, (n_act + 255) / 256, 256, s, *c, b->v2, n_act, act, mode,
               rank, thr);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t vs_cu_launch_kth(const vs_cu_common *c, uint32_t n_act,
+                                        const uint32_t *act, const uint8_t *mode,
+                                        const uint32_t *rank, vs_cu_thr_dev *thr, cudaStream_t s)
+{
+    if (n_act == 0)
+        return cudaSuccess;
+    VS_LAUNCH(vs_cu::kth_kernel, n_act, 256, s, *c, act, mode, rank, thr);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t vs_cu_small_sort(const vs_cu_common *c, uint32_t n_act, vs_cu_sortbuf *b,
+                                        cudaStream_t s)
+{
+    if (n_act == 0)
+        return cudaSuccess;
+    VS_LAUNCH(vs_cu::small_sort_kernel, n_act, 256, s, *c, b->v2);
     return cudaGetLastError();
 }
 

@@ -14,8 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cuda_runtime_api.h>
+
 #include "backend.h"
 #include "cuda_bench.h"
+#include "cuda_kernels.h"
 #include "quant.h"
 #include "testutil.h"
 
@@ -934,6 +937,138 @@ static void case_churn(vs_storage st_, uint64_t seed)
     fx_free(&x);
 }
 
+/* ===== The selection kernels alone, against a host sort ===== */
+
+/* Device memory of bytes, holding h's bytes when h is not NULL. */
+static void *dev_copy(const void *h, size_t bytes)
+{
+    void *d = NULL;
+    if (cudaMalloc(&d, bytes ? bytes : 16) != cudaSuccess)
+        return NULL;
+    if (h && bytes)
+        cudaMemcpy(d, h, bytes, cudaMemcpyHostToDevice);
+    return d;
+}
+
+static const uint64_t *sel_ids;
+static int sel_cmp(const void *a, const void *b)
+{
+    const vs_cu_cand_dev *x = a, *y = b;
+    if (x->s != y->s)
+        return x->s > y->s ? -1 : 1;
+    return sel_ids[x->slot] < sel_ids[y->slot] ? -1 : sel_ids[x->slot] > sel_ids[y->slot];
+}
+
+/* Buffers of candidates with heavy ties: the j-th best without sorting (kth), the bitonic block
+ * sort, CUB's sorts and set_thr must all agree with qsort. */
+static void case_select_kernels(uint64_t seed)
+{
+    enum { NB = 6, CAP = 3000, SLOTS = 4096 };
+    vs_rng r;
+    vs_rng_seed(&r, seed);
+    vs_cu_cand_dev *cand = malloc((size_t)NB * CAP * sizeof *cand);
+    uint64_t *ids = malloc(SLOTS * 8);
+    uint32_t cnt[NB], act[NB], rank[NB], order[SLOTS];
+    uint8_t mode[NB];
+    for (uint32_t i = 0; i < SLOTS; i++) {
+        ids[i] = vs_rng_next(&r);
+        order[i] = i;
+    }
+    for (uint32_t p = 0; p < NB; p++) {
+        /* 0 and 1 candidates, small buffers (the block sort's), and one past its capacity */
+        cnt[p] = p == 0 ? 0 : p == 1 ? 1 : p == NB - 1 ? 5000 : 1 + (uint32_t)vs_rng_below(&r, 2047);
+        uint32_t held = cnt[p] < CAP ? cnt[p] : CAP;
+        for (uint32_t i = SLOTS; i > 1; i--) { /* distinct slots per buffer */
+            uint32_t j = (uint32_t)vs_rng_below(&r, i), t = order[i - 1];
+            order[i - 1] = order[j];
+            order[j] = t;
+        }
+        for (uint32_t i = 0; i < held; i++)
+            cand[(size_t)p * CAP + i] = (vs_cu_cand_dev){(float)vs_rng_below(&r, 9) - 4.0f, order[i]};
+        act[p] = NB - 1 - p;
+        mode[p] = p == 3 ? VS_CU_THR_KEEP : p == 4 ? VS_CU_THR_NEG_INF : VS_CU_THR_RANK;
+        rank[p] = held ? 1 + (uint32_t)vs_rng_below(&r, held < 200 ? held : 200) : 1;
+    }
+    rank[2] = 100000; /* past what is held: no threshold */
+    uint64_t *d_ids = dev_copy(ids, SLOTS * 8);
+    uint64_t *d_chunks = dev_copy(&d_ids, sizeof d_ids);
+    vs_cu_cand_dev *d_cand = dev_copy(cand, (size_t)NB * CAP * sizeof *cand);
+    uint32_t *d_cnt = dev_copy(cnt, sizeof cnt), *d_act = dev_copy(act, sizeof act),
+             *d_rank = dev_copy(rank, sizeof rank);
+    uint8_t *d_mode = dev_copy(mode, sizeof mode);
+    vs_cu_thr_dev init[NB], ta[NB], tb[NB];
+    for (uint32_t q = 0; q < NB; q++)
+        init[q] = (vs_cu_thr_dev){12345.0f, 0, 77};
+    vs_cu_thr_dev *d_thr = dev_copy(init, sizeof init);
+    vs_cu_common c;
+    memset(&c, 0, sizeof c);
+    c.id_chunks = (uint64_t *const *)d_chunks;
+    c.chunk_shift = 12;
+    c.cand = d_cand;
+    c.cap = CAP;
+    c.cnt = d_cnt;
+    vs_cu_sortbuf sb, ss;
+    memset(&sb, 0, sizeof sb);
+    size_t items = (size_t)NB * CAP, tbytes = 0;
+    CHECK(vs_cu_sort_temp_bytes(items, NB, &tbytes) == cudaSuccess);
+    sb.key_id = dev_copy(NULL, items * 8);
+    sb.key_id_out = dev_copy(NULL, items * 8);
+    sb.key_s = dev_copy(NULL, items * 4);
+    sb.key_s_out = dev_copy(NULL, items * 4);
+    sb.v0 = dev_copy(NULL, items * 4);
+    sb.v1 = dev_copy(NULL, items * 4);
+    sb.v2 = dev_copy(NULL, items * 4);
+    sb.beg = dev_copy(NULL, NB * 4);
+    sb.end = dev_copy(NULL, NB * 4);
+    sb.temp = dev_copy(NULL, tbytes);
+    sb.temp_bytes = tbytes;
+    ss = sb;
+    ss.v2 = dev_copy(NULL, items * 4);
+    CHECK(vs_cu_launch_kth(&c, NB, d_act, d_mode, d_rank, d_thr, 0) == cudaSuccess);
+    cudaMemcpy(ta, d_thr, sizeof ta, cudaMemcpyDeviceToHost);
+    cudaMemcpy(d_thr, init, sizeof init, cudaMemcpyHostToDevice);
+    CHECK(vs_cu_sort(&c, NB, &sb, 0) == cudaSuccess);
+    CHECK(vs_cu_launch_set_thr(&c, &sb, NB, d_act, d_mode, d_rank, d_thr, 0) == cudaSuccess);
+    cudaMemcpy(tb, d_thr, sizeof tb, cudaMemcpyDeviceToHost);
+    /* the block sort takes buffers of at most VS_CU_SMALL_SORT: all but the last */
+    CHECK(vs_cu_small_sort(&c, NB - 1, &ss, 0) == cudaSuccess);
+    uint32_t *v2 = malloc(items * 4), *v2s = malloc(items * 4);
+    cudaMemcpy(v2, sb.v2, items * 4, cudaMemcpyDeviceToHost);
+    cudaMemcpy(v2s, ss.v2, items * 4, cudaMemcpyDeviceToHost);
+    CHECK(cudaGetLastError() == cudaSuccess);
+    sel_ids = ids;
+    for (uint32_t p = 0; p < NB; p++) {
+        uint32_t held = cnt[p] < CAP ? cnt[p] : CAP, q = act[p];
+        vs_cu_cand_dev *b = cand + (size_t)p * CAP, *sorted = malloc((held ? held : 1) * sizeof *b);
+        memcpy(sorted, b, held * sizeof *b);
+        qsort(sorted, held, sizeof *b, sel_cmp);
+        for (uint32_t i = 0; i < held; i++) {
+            CHECKF(cand[v2[(size_t)p * CAP + i]].slot == sorted[i].slot, "cub sort buffer %u rank %u", p, i);
+            if (p < NB - 1)
+                CHECKF(cand[v2s[(size_t)p * CAP + i]].slot == sorted[i].slot,
+                       "small sort buffer %u rank %u", p, i);
+        }
+        vs_cu_thr_dev want = init[q];
+        if (mode[p] == VS_CU_THR_NEG_INF || (mode[p] == VS_CU_THR_RANK && rank[p] > held))
+            want = (vs_cu_thr_dev){-INFINITY, 0, UINT64_MAX};
+        else if (mode[p] == VS_CU_THR_RANK)
+            want = (vs_cu_thr_dev){sorted[rank[p] - 1].s, 0, ids[sorted[rank[p] - 1].slot]};
+        CHECKF(ta[q].s == want.s && ta[q].id == want.id, "kth buffer %u: %g/%llu, want %g/%llu", p,
+               ta[q].s, (unsigned long long)ta[q].id, want.s, (unsigned long long)want.id);
+        CHECKF(tb[q].s == want.s && tb[q].id == want.id, "set_thr buffer %u", p);
+        free(sorted);
+    }
+    void *bufs[] = {d_ids, d_chunks, d_cand, d_cnt, d_act, d_rank, d_mode, d_thr, sb.key_id,
+                    sb.key_id_out, sb.key_s, sb.key_s_out, sb.v0, sb.v1, sb.v2, sb.beg, sb.end,
+                    sb.temp, ss.v2};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        cudaFree(bufs[i]);
+    free(cand);
+    free(ids);
+    free(v2);
+    free(v2s);
+}
+
 static void case_empty(void)
 {
     fx x;
@@ -997,6 +1132,7 @@ int main(void)
     fprintf(stderr, "test_gpu_backend on %s%s\n", why,
             cpu_ops() ? ", compared with the CPU backend" : "");
     case_empty();
+    case_select_kernels(77);
     if (getenv("VS_GPU_TEST_QUICK")) { /* a short run, for compute-sanitizer */
         spec sp = one_field(VS_STORAGE_I8, VS_METRIC_IP, 129, 3001, 3, 1, 10);
         run_spec(&sp, 1, "quick i8 fused");
