@@ -7,6 +7,25 @@
  *
  * Prints a table, then one line "SUMMARY {json}" that bench/gpu.sh combines with the PyTorch anchor.
  * Usage: vs_gpu_bench [--rows N] [--quick]. Exits 77 when there is no CUDA device.
+ *
+ * ===== The two numbers, and what to expect (written before any run on a GPU) =====
+ * 15.5M rows, H200, copy bandwidth ~4.3 TB/s (read + write, KINDS.md):
+ *   i8  batch 1: floor 15.5M x 140 B = 2.17 GB -> 0.50 ms. The fused kernel reads 144 B a row (the
+ *       16-byte constant slot), ~0.52 ms, plus fixed costs (sampled threshold ~15 us, one-block
+ *       select ~10 us, 3 waits ~30 us): predicted 0.58-0.65 ms, 1.15-1.3x the floor.
+ *   f16 batch 1: floor 15.5M x 260 B = 4.0 GB -> 0.94 ms; reads 272 B a row: predicted ~1.05 ms.
+ *   batch 16 (fused, 16 query vectors from registers): i8 dp4a ~8 cycles a row over 132 SMs
+ *       (~0.47 ms) under the memory time: ~0.6-0.7 ms; f16 FMA ~16 cycles a row: ~1.0-1.2 ms.
+ *   batch 256 / 1024 (tiles: cuBLAS then the combine kernel, ~4096 rows a tile at 1024 so the
+ *       scores stay in L2): i8 GEMM 4 TOP at 1024 ~3-5 ms, combine ~4 us a tile, but ~7,600
+ *       launches whose host cost (~4 us each) dominates: predicted 25-40 ms at 1024. PyTorch fp16
+ *       matmul (~6 ms) + writing 32 GB of scores + topk over them: ~30-50 ms. So ~1-1.5x, short of
+ *       the 2x target; a fused tensor-core GEMM with the threshold epilogue (no scores in memory,
+ *       no launches per tile) is the way to it.
+ *   1% list filter, batch 1: 155K gathered rows (22 MB, random 144-byte rows) ~10-15 us plus the
+ *       fixed costs: ~0.06-0.08 ms, 0.1-0.13x the unfiltered query.
+ *   k = 10,000: ~24k candidates per query above the sampled threshold, sorted by CUB (past 2,048):
+ *       +0.1-0.2 ms at batch 1.
  */
 #include <math.h>
 #include <stdio.h>
