@@ -77,6 +77,7 @@ static vs_err cu_err(vs_status *st, cudaError_t e, const char *what)
             return r_;                                                                          \
     } while (0)
 
+/* cudaMalloc of bytes for what; out of memory names the bytes asked and the bytes free. */
 static vs_err cu_alloc(void **p, size_t bytes, const char *what, vs_status *st)
 {
     size_t fr = 0, tot = 0;
@@ -121,6 +122,7 @@ static vs_err buf_need(cu_buf *b, size_t bytes, const char *what, vs_status *st)
     return VS_OK;
 }
 
+/* Frees a scratch buffer. */
 static void buf_free(cu_buf *b)
 {
     cudaFree(b->p);
@@ -213,6 +215,7 @@ static vs_err back_need(cu_store *s, size_t bytes, vs_status *st)
     return VS_OK;
 }
 
+/* Makes the store's device current for this thread. */
 static vs_err use_device(const cu_store *s, vs_status *st)
 {
     CU_TRY(cudaSetDevice(s->dev), "cudaSetDevice");
@@ -243,6 +246,7 @@ void vs_cuda_device_name(int ordinal, char *buf, size_t len)
         snprintf(buf, len, "cuda:%d", ordinal);
 }
 
+/* Frees everything the store holds, on the device and on the host. */
 static void cu_destroy(void *store)
 {
     cu_store *s = store;
@@ -283,6 +287,7 @@ static void cu_destroy(void *store)
     free(s);
 }
 
+/* Creates an empty store on device opt->device_ordinal: layouts, stream, pinned staging. */
 static vs_err cu_create(const vs_field_layout *fields, uint32_t n_fields,
                         const vs_index_options *opt, void **store, vs_status *st)
 {
@@ -407,6 +412,8 @@ static vs_err grow_bitmaps(cu_store *s, size_t words, vs_status *st)
     return VS_OK;
 }
 
+/* Adds chunks (rows, ids) until n_slots fit; bitmaps and pointer tables follow. What fitted is
+ * kept when the device runs out. */
 static vs_err cu_reserve(void *store, uint32_t n_slots, vs_status *st)
 {
     cu_store *s = store;
@@ -515,6 +522,7 @@ static vs_err cu_write_rows(void *store, uint32_t field, const uint32_t *slots, 
     return VS_OK;
 }
 
+/* Records changed slots for the next scan's mirror (or the whole view past a million). */
 static void cu_slots_changed(void *store, const uint32_t *slots, size_t n)
 {
     cu_store *s = store;
@@ -542,6 +550,7 @@ static void cu_slots_changed(void *store, const uint32_t *slots, size_t n)
     s->n_dirty += n;
 }
 
+/* qsort order of uint32. */
 static int cmp_u32(const void *a, const void *b)
 {
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
@@ -675,11 +684,13 @@ typedef struct round_ptrs {
     uint8_t *mode;
 } round_ptrs;
 
+/* Bytes of the per-round arrays for nq queries. */
 static size_t round_bytes(uint32_t nq)
 {
     return (size_t)nq * sizeof(vs_cu_query_dev) + (size_t)nq * (4 * 4 + 1) + 256;
 }
 
+/* Where each per-round array sits from base. */
 static void round_layout(uint8_t *base, uint32_t nq, round_ptrs *p)
 {
     size_t o = 0;
@@ -696,6 +707,7 @@ static void round_layout(uint8_t *base, uint32_t nq, round_ptrs *p)
     p->mode = base + o;
 }
 
+/* Copies the host side of the per-round arrays to the device; dev gets their device addresses. */
 static vs_err round_upload(cu_group *G, round_ptrs *dev, vs_status *st)
 {
     TRY(upload(G->s, G->s->round.p, G->hround, round_bytes(G->nq), st));
@@ -716,6 +728,7 @@ static void set_positions(cu_group *G, const uint32_t *act, uint32_t n_act)
     memcpy(h.act, act, n_act * 4);
 }
 
+/* Creates the cuBLAS handle on first use (none: the dot kernel serves every tile). */
 static vs_err ensure_blas(cu_store *s)
 {
     if (s->blas_state == 0) {
@@ -793,6 +806,7 @@ static vs_err tile_dots(cu_group *G, uint32_t fs, const vs_cu_rows *tr, uint32_t
     return VS_OK;
 }
 
+/* The tile path over rows: per tile, each field's dots (cuBLAS or the dot kernel), then combine. */
 static vs_err run_tiles(cu_group *G, const vs_cu_rows *rows, vs_status *st)
 {
     cu_store *s = G->s;
@@ -822,6 +836,8 @@ static vs_err run_tiles(cu_group *G, const vs_cu_rows *rows, vs_status *st)
     return VS_OK;
 }
 
+/* vs_cu_select_ops.scan on the device: the fused kernel or the tile path over the group's rows
+ * (or its sample), then, for a main scan, the counts and whether thresholds were set. */
 static vs_err op_scan(void *ctx, int sample, const uint32_t *act, uint32_t n_act, uint32_t cap,
                       uint32_t *cnt, uint8_t *finite, vs_status *st)
 {
@@ -877,6 +893,7 @@ static vs_err op_scan(void *ctx, int sample, const uint32_t *act, uint32_t n_act
     return VS_OK;
 }
 
+/* Room for CUB's sorts of items candidates in n_act buffers. */
 static vs_err sort_buffers(cu_store *s, uint32_t n_act, size_t items, vs_status *st)
 {
     size_t tb = 0;
@@ -894,6 +911,7 @@ static vs_err sort_buffers(cu_store *s, uint32_t n_act, size_t items, vs_status 
     return VS_OK;
 }
 
+/* The sort buffers as the kernels take them. */
 static vs_cu_sortbuf sortbuf_of(cu_store *s)
 {
     vs_cu_sortbuf b;
@@ -934,6 +952,8 @@ static vs_err ensure_sorted(cu_group *G, vs_status *st)
     return VS_OK;
 }
 
+/* vs_cu_select_ops.sort: deferred (ensure_sorted) until a result or a rank past VS_CU_KTH_MAX
+ * needs it. */
 static vs_err op_sort(void *ctx, const uint32_t *act, uint32_t n_act, uint32_t cap, vs_status *st)
 {
     cu_group *G = ctx;
@@ -945,6 +965,8 @@ static vs_err op_sort(void *ctx, const uint32_t *act, uint32_t n_act, uint32_t c
     return VS_OK;
 }
 
+/* vs_cu_select_ops.set_thr: the block-wide j-th-best pass when the buffers are unsorted and the
+ * ranks small, else from the sorted order. */
 static vs_err op_set_thr(void *ctx, const uint32_t *act, uint32_t n_act, uint32_t cap,
                          const uint8_t *mode, const uint32_t *rank, vs_status *st)
 {
@@ -974,6 +996,7 @@ static vs_err op_set_thr(void *ctx, const uint32_t *act, uint32_t n_act, uint32_
     return VS_OK;
 }
 
+/* vs_cu_select_ops.emit: the first k sorted candidates of the settled queries to the results. */
 static vs_err op_emit(void *ctx, const uint32_t *act, uint32_t n_act, uint32_t cap,
                       const uint8_t *which, vs_status *st)
 {
@@ -1048,6 +1071,9 @@ static void pack_qv(const cu_field *F, const vs_field_queries *fq, uint32_t src,
     qvc->norm2 = fq->norm2 ? fq->norm2[src] : 0.0f;
 }
 
+/* Everything a group's scans read, on the device in one blob: terms, compacted query vectors
+ * (f16 split for cuBLAS), sample slots; its rows (every slot or its list); its allowed bitmaps;
+ * tile buffers. */
 static vs_err group_prepare(cu_group *G, const vs_slot_view *v, const uint8_t *as_bitmap,
                             vs_cu_thr_plan plan, vs_status *st)
 {
@@ -1287,6 +1313,7 @@ static uint64_t entry_budget(void)
     return e < (1u << 16) ? (1u << 16) : e;
 }
 
+/* One group: plan its threshold, prepare it, run the selection driver over its device ops. */
 static vs_err run_group(cu_store *s, const vs_slot_view *v, const vs_scan_batch *b,
                         const uint32_t *order, const uint8_t *as_bitmap, const vs_cu_group *g,
                         uint32_t kmax_out, uint64_t budget, vs_status *st)
@@ -1419,6 +1446,7 @@ out:
     return err;
 }
 
+/* vs_backend_ops.read_row: one row back from the device, decoded as encode.c decodes it. */
 static void cu_read_row(void *store, uint32_t field, uint32_t slot, float *out)
 {
     cu_store *s = store;
@@ -1467,6 +1495,7 @@ static void cu_read_row(void *store, uint32_t field, uint32_t slot, float *out)
     free(row);
 }
 
+/* vs_backend_ops.field_bytes: the field's chunks, codes and constants. */
 static size_t cu_field_bytes(void *store, uint32_t field)
 {
     const cu_store *s = store;
@@ -1511,6 +1540,7 @@ void vs_cuda_last_stats(void *store, vs_cu_select_stats *out)
     *out = ((const cu_store *)store)->last;
 }
 
+/* qsort order of float. */
 static int cmp_float(const void *a, const void *b)
 {
     float x = *(const float *)a, y = *(const float *)b;
