@@ -155,7 +155,7 @@ static double one_pass(bw_ctx *c, size_t *bytes)
 
 double bw_measure(bw_ctx *c, int reps, double *median_gbs)
 {
-    double sec[1000];
+    double sec[1000] = {0};
     size_t bytes = 0;
     if (reps < 1)
         reps = 1;
