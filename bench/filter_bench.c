@@ -41,6 +41,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "index.h"
 #include "vs_filter.h"
 
@@ -52,72 +53,11 @@
 
 /* ===== Small helpers ===== */
 
-/* Prints the message and exits: filter_bench is a main program, and any failure ends the run. */
-__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("filter_bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        die("out of memory (%zu bytes)", n);
-    return p;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* The median of v[0 .. n) (sorts v). */
 static double median(double *v, size_t n)
 {
     qsort(v, n, sizeof *v, cmp_double);
     return n ? (n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2])) : 0.0;
-}
-
-/* splitmix64: every seeded stream here. */
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-/* Reads an .fbin file; the caller frees the result. */
-static float *read_fbin(const char *path, uint32_t *rows, uint32_t *dim)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die("cannot open '%s'", path);
-    int32_t hdr[2];
-    if (fread(hdr, sizeof hdr, 1, f) != 1 || hdr[0] <= 0 || hdr[1] <= 0 || hdr[1] > VS_MAX_DIM)
-        die("'%s': not an .fbin file", path);
-    size_t n = (size_t)hdr[0] * (size_t)hdr[1];
-    float *x = xmalloc(n * sizeof(float));
-    if (fread(x, sizeof(float), n, f) != n)
-        die("'%s': shorter than its header's %d x %d floats", path, hdr[0], hdr[1]);
-    fclose(f);
-    *rows = (uint32_t)hdr[0];
-    *dim = (uint32_t)hdr[1];
-    return x;
 }
 
 /* ===== Attributes and filters ===== */

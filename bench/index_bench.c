@@ -41,6 +41,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "bw.h"
 #include "index.h"
 
@@ -51,39 +52,6 @@
 #define BIG_CHUNK_ROWS 65536
 
 /* ===== Small helpers ===== */
-
-/* Prints the message and exits: index_bench is a main program, and any failure ends the run. */
-__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("index_bench: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static void *xmalloc(size_t n)
-{
-    void *p = malloc(n ? n : 1);
-    if (!p)
-        die("out of memory (%zu bytes)", n);
-    return p;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 /* Resident memory fields of /proc/self/status ("VmRSS", "VmHWM") in bytes, or 0 when absent. */
 static uint64_t proc_status_bytes(const char *key)
@@ -124,43 +92,6 @@ static int parse_list(const char *s, uint32_t *out)
 }
 
 /* ===== Data ===== */
-
-/* Reads an .fbin file; the caller frees the result. */
-static float *read_fbin(const char *path, uint32_t *rows, uint32_t *dim)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        die("cannot open '%s'", path);
-    int32_t hdr[2];
-    if (fread(hdr, sizeof hdr, 1, f) != 1)
-        die("'%s': shorter than the 8-byte .fbin header", path);
-    if (hdr[0] <= 0 || hdr[1] <= 0 || hdr[1] > VS_MAX_DIM)
-        die("'%s': header says %d rows of dim %d", path, hdr[0], hdr[1]);
-    if (fseeko(f, 0, SEEK_END) != 0)
-        die("'%s': cannot seek", path);
-    off_t want = 8 + (off_t)hdr[0] * hdr[1] * 4;
-    if (ftello(f) != want)
-        die("'%s': %lld bytes, the header's %d x %d floats need %lld", path, (long long)ftello(f),
-            hdr[0], hdr[1], (long long)want);
-    fseeko(f, 8, SEEK_SET);
-    size_t n = (size_t)hdr[0] * (size_t)hdr[1];
-    float *x = xmalloc(n * sizeof(float));
-    if (fread(x, sizeof(float), n, f) != n)
-        die("'%s': read failed", path);
-    fclose(f);
-    *rows = (uint32_t)hdr[0];
-    *dim = (uint32_t)hdr[1];
-    return x;
-}
-
-/* splitmix64: the generator of every seeded stream here. */
-static uint64_t splitmix64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* Fills one row with standard normal values (Marsaglia's polar method) from a stream seeded by
  * (seed, row), so the data does not depend on how rows are split among threads. */
