@@ -308,13 +308,12 @@ static uint32_t filter_depth(const char *f)
 /* Query -> engine request (arena for the packed query vectors). Returns false after finishing the
  * call. `what` names the query in messages ("query" or "query 3"). */
 /*
- * The engine takes query vectors without their length (the field's dim is implied), so the dims
- * are checked here against the collection's schema (ci), before the engine reads them.
+ * Turns a wire query into an engine request. Each term carries its dim, and the engine checks it
+ * against the field before reading the vectors, so no schema lookup is needed here.
  */
-static bool to_search(vs_api *a, vs_rpc_call *call, arena *ar, const vs_collection_info *ci,
+static bool to_search(vs_api *a, vs_rpc_call *call, arena *ar, const char *collection,
                       const Vecscan__V1__Query *q, uint64_t min_seq, const char *what, vs_search_request *r)
 {
-    const char *collection = ci->name;
     const vs_api_limits *L = &a->lim;
     if (!q) {
         vs_rpc_finish(call, VS_GRPC_INVALID_ARGUMENT, "%s is required", what);
@@ -366,13 +365,6 @@ static bool to_search(vs_api *a, vs_rpc_call *call, arena *ar, const vs_collecti
             vs_rpc_finish(call, VS_GRPC_INVALID_ARGUMENT, "%s: term %zu ('%s'): weight %g; finite and > 0 (0 = 1)",
                           what, t, tm->field, (double)tm->weight);
             return false;
-        }
-        for (uint32_t f = 0; f < ci->n_fields; f++) {
-            if (strcmp(ci->fields[f].name, tm->field) == 0 && ci->fields[f].dim != dim) {
-                vs_rpc_finish(call, VS_GRPC_INVALID_ARGUMENT, "%s: term %zu: field '%s' has dim %u, the query vector %zu",
-                              what, t, tm->field, ci->fields[f].dim, dim);
-                return false;
-            }
         }
         float *buf;
         if (tm->n_vectors == 1) {
@@ -767,17 +759,10 @@ static void on_search(vs_rpc_call *call, const ProtobufCMessage *m, void *ctx)
     if (!e || !collection_ok(call, r->collection)) return;
     arena ar = {0};
     vs_search_request q;
-    vs_collection_info ci;
     vs_status st;
-    memset(&ci, 0, sizeof ci);
-    if (vs_engine_describe(e, r->collection, &ci, &st) != VS_OK) {
-        fail_st(call, &st);
-        return;
-    }
-    if (to_search(a, call, &ar, &ci, r->query, r->min_seq, "query", &q)) {
+    if (to_search(a, call, &ar, r->collection, r->query, r->min_seq, "query", &q)) {
         if (vs_engine_search(e, &q, search_done, call, &st) != VS_OK) fail_st(call, &st);
     }
-    vs_collection_info_clear(&ci);
     afree(&ar);
 }
 
@@ -847,30 +832,20 @@ static void on_search_batch(vs_rpc_call *call, const ProtobufCMessage *m, void *
                       (unsigned long long)total_k, (unsigned long long)a->lim.max_batch_results);
         return;
     }
-    vs_collection_info ci;
-    vs_status dst;
-    memset(&ci, 0, sizeof ci);
-    if (vs_engine_describe(e, r->collection, &ci, &dst) != VS_OK) {
-        fail_st(call, &dst);
-        return;
-    }
     arena ar = {0};
     vs_search_request *qs = amalloc(&ar, r->n_queries * sizeof *qs);
     if (!qs) {
-        vs_collection_info_clear(&ci);
         vs_rpc_finish(call, VS_GRPC_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
     for (size_t i = 0; i < r->n_queries; i++) {
         char what[32];
         snprintf(what, sizeof what, "query %zu", i);
-        if (!to_search(a, call, &ar, &ci, r->queries[i], r->min_seq, what, &qs[i])) {
-            vs_collection_info_clear(&ci);
+        if (!to_search(a, call, &ar, r->collection, r->queries[i], r->min_seq, what, &qs[i])) {
             afree(&ar);
             return;
         }
     }
-    vs_collection_info_clear(&ci);
     batch_ctx *b = calloc(1, sizeof *b);
     if (b) b->res = calloc(r->n_queries, sizeof *b->res);
     if (!b || !b->res) {
