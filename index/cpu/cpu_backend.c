@@ -296,7 +296,6 @@ typedef struct tile_scratch {
     float *gconsts[VS_MAX_FIELDS];        /* 3 x TILE: middle, scale, norm2 of gathered rows */
     uint32_t *cand;                       /* TILE: rows above a query's threshold */
     uint32_t *sslots;                     /* SPARSE_SPAN: a sparse query's allowed slots in a span */
-    float *tconsts;                       /* 3 x TILE: an i8 tile's constants, taken out of its rows */
     int8_t *i8scratch;                    /* the i8 kernel's repacked block */
     float *combined;              /* TILE */
     uint8_t *present;             /* TILE */
@@ -312,7 +311,6 @@ static void scratch_free(tile_scratch *t, uint32_t n_fields)
     free(t->iscores);
     free(t->cand);
     free(t->sslots);
-    free(t->tconsts);
     free(t->i8scratch);
     free(t->xf);
     free(t->combined);
@@ -346,10 +344,8 @@ static bool scratch_alloc(tile_scratch *t, const pass *p)
     t->present = malloc(TILE);
     t->cand = malloc(TILE * sizeof(uint32_t));
     t->sslots = malloc(SPARSE_SPAN * sizeof(uint32_t));
-    t->tconsts = malloc(3 * TILE * sizeof(float));
     t->i8scratch = malloc(VS_I8_SCRATCH((max_dim + 3) & ~3u));
-    return t->iscores && t->xf && t->combined && t->present && t->cand && t->sslots && t->tconsts &&
-           t->i8scratch;
+    return t->iscores && t->xf && t->combined && t->present && t->cand && t->sslots && t->i8scratch;
 }
 
 /* sgemm: out (m x n, leading dim ld) = Q (m x d) . X (n x d)^T. */
@@ -380,8 +376,8 @@ static pass_field field_view(const pass_field *pf, const cpu_field *cf, uint32_t
 }
 
 /* Scores the vectors of pf (field f) against n rows: codes in chunk layout (a chunk's rows or a
- * gathered tile); the rows' middle, scale and norm2 are arrays alongside. Leaves metric scores in
- * out, pf->m x TILE. */
+ * gathered tile); the rows' middle, scale and norm2 are arrays alongside (NULL for i8, whose rows
+ * carry them). Leaves metric scores in out, pf->m x TILE. */
 static void score_field(const pass *p, uint32_t f, const pass_field *pf, float *out, const uint8_t *codes,
                         const float *middle, const float *scale, const float *norm2, uint32_t n,
                         tile_scratch *t)
@@ -409,29 +405,10 @@ static void score_field(const pass *p, uint32_t f, const pass_field *pf, float *
                 out[(size_t)j * TILE + r] *= scale[r];
         break;
     case VS_STORAGE_I8: {
-        /* the constants ride in the rows: copy them out to arrays for the vector loops below */
-        float *tm = t->tconsts, *ts = tm + TILE, *tn = ts + TILE;
-        for (uint32_t r = 0; r < n; r++) {
-            float k3[3];
-            memcpy(k3, codes + (size_t)r * cf->row_bytes + cf->dpad, sizeof k3);
-            tm[r] = k3[0];
-            ts[r] = k3[1];
-            tn[r] = k3[2];
-        }
-        middle = tm;
-        scale = ts;
-        norm2 = tn;
-        k->i8_rows((const int8_t *)codes, cf->row_bytes, n, cf->dpad, pf->c, pf->csum, m, t->iscores, TILE,
-                   t->i8scratch);
-        for (uint32_t j = 0; j < m; j++) { /* plain loops over arrays: the compiler vectorises them */
-            const int32_t *in = t->iscores + (size_t)j * TILE;
-            float *o = out + (size_t)j * TILE, qs = pf->scale[j], qsum = pf->sum[j], qn = pf->norm2[j];
-            for (uint32_t r = 0; r < n; r++)
-                o[r] = vs_i8_dot(in[r], middle[r], scale[r], qsum, qs);
-            if (l2)
-                for (uint32_t r = 0; r < n; r++)
-                    o[r] = vs_score_from_dot(1, o[r], qn, norm2[r]);
-        }
+        /* the rows carry their constants: the kernel reads each row once and writes its scores */
+        vs_i8_queries q = {.c = pf->c, .csum = pf->csum, .scale = pf->scale, .sum = pf->sum,
+                           .norm2 = pf->norm2, .m = m};
+        k->i8_scores((const int8_t *)codes, cf->row_bytes, n, cf->dpad, &q, l2, out, TILE, t->i8scratch);
         return;
     }
     case VS_STORAGE_B1: {

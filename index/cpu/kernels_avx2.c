@@ -22,13 +22,31 @@ TARGET static inline int32_t load_i32(const int8_t *p)
     return v;
 }
 
-/* One block of 16 rows against MQ queries. */
+/* Scores of 8 rows for query j from their integer dots: vs_i8_score lane by lane, the same float
+ * operations in the same order (2 * dot as dot + dot, exact; the sign flipped as C's minus does).
+ * km, ks, kn: the rows' middles, scales and norms. */
+TARGET static inline __m256 finish8(__m256i idot, const float *km, const float *ks, const float *kn,
+                                    const vs_i8_queries *q, uint32_t j, bool l2)
+{
+    __m256 dot = _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(km), _mm256_set1_ps(q->sum[j])),
+                               _mm256_mul_ps(_mm256_mul_ps(_mm256_loadu_ps(ks), _mm256_set1_ps(q->scale[j])),
+                                             _mm256_cvtepi32_ps(idot)));
+    if (!l2)
+        return dot;
+    __m256 d = _mm256_add_ps(_mm256_sub_ps(_mm256_set1_ps(q->norm2[j]), _mm256_add_ps(dot, dot)),
+                             _mm256_loadu_ps(kn));
+    return _mm256_xor_ps(d, _mm256_set1_ps(-0.0f));
+}
+
+/* One block of 16 rows (constants k) against queries j0 .. j0 + mq - 1. */
 TARGET static inline __attribute__((always_inline)) void i8_block(const int8_t *xb, uint32_t dpad,
-                                                                  const int8_t *q, uint32_t mq,
-                                                                  int32_t *out, uint32_t ld)
+                                                                  const vs_i8_queries *q, uint32_t j0,
+                                                                  uint32_t mq, float k[3][VS_I8_BLOCK],
+                                                                  bool l2, float *out, uint32_t ld)
 {
     __m256i lo[4], hi[4];
     const __m256i ones = _mm256_set1_epi16(1);
+    const int8_t *qc = q->c + (size_t)j0 * dpad;
     for (uint32_t i = 0; i < mq; i++)
         lo[i] = hi[i] = _mm256_setzero_si256();
     for (uint32_t g = 0; g < dpad / 4; g++) {
@@ -36,7 +54,7 @@ TARGET static inline __attribute__((always_inline)) void i8_block(const int8_t *
         __m256i xh = _mm256_loadu_si256((const __m256i *)(xb + g * 64 + 32));
         __m256i al = _mm256_abs_epi8(xl), ah = _mm256_abs_epi8(xh);
         for (uint32_t i = 0; i < mq; i++) {
-            __m256i qb = _mm256_set1_epi32(load_i32(q + (size_t)i * dpad + g * 4));
+            __m256i qb = _mm256_set1_epi32(load_i32(qc + (size_t)i * dpad + g * 4));
             __m256i pl = _mm256_maddubs_epi16(al, _mm256_sign_epi8(qb, xl));
             __m256i ph = _mm256_maddubs_epi16(ah, _mm256_sign_epi8(qb, xh));
             lo[i] = _mm256_add_epi32(lo[i], _mm256_madd_epi16(pl, ones));
@@ -44,33 +62,35 @@ TARGET static inline __attribute__((always_inline)) void i8_block(const int8_t *
         }
     }
     for (uint32_t i = 0; i < mq; i++) {
-        _mm256_storeu_si256((__m256i *)(out + (size_t)i * ld), lo[i]);
-        _mm256_storeu_si256((__m256i *)(out + (size_t)i * ld + 8), hi[i]);
+        float *o = out + (size_t)i * ld;
+        _mm256_storeu_ps(o, finish8(lo[i], k[0], k[1], k[2], q, j0 + i, l2));
+        _mm256_storeu_ps(o + 8, finish8(hi[i], k[0] + 8, k[1] + 8, k[2] + 8, q, j0 + i, l2));
     }
 }
 
 /* Every query count goes through the repacked block here (AVX2 is the fallback path). The block
  * kernel writes 16 rows; a partial last block is written to a side buffer first. */
-TARGET static void i8_rows(const int8_t *x, size_t stride, uint32_t n, uint32_t dpad, const int8_t *q,
-                           const int32_t *qcsum, uint32_t m, int32_t *out, uint32_t ld, int8_t *scratch)
+TARGET static void i8_scores(const int8_t *x, size_t stride, uint32_t n, uint32_t dpad, const vs_i8_queries *q,
+                             bool l2, float *out, uint32_t ld, int8_t *scratch)
 {
-    (void)qcsum;
-    int32_t tail[4 * VS_I8_BLOCK];
+    uint32_t m = q->m;
+    float tail[4 * VS_I8_BLOCK], k[3][VS_I8_BLOCK];
     for (uint32_t r0 = 0; r0 < n; r0 += VS_I8_BLOCK) {
         uint32_t nr = n - r0 < VS_I8_BLOCK ? n - r0 : VS_I8_BLOCK;
         vs_i8_repack(x + r0 * stride, stride, nr, dpad, scratch);
+        vs_i8_block_consts(x + r0 * stride, stride, nr, dpad, k);
         for (uint32_t j = 0; j < m; j += 4) {
             uint32_t mq = m - j < 4 ? m - j : 4;
-            int32_t *o = nr == VS_I8_BLOCK ? out + (size_t)j * ld + r0 : tail;
+            float *o = nr == VS_I8_BLOCK ? out + (size_t)j * ld + r0 : tail;
             uint32_t old = nr == VS_I8_BLOCK ? ld : VS_I8_BLOCK;
             if (mq == 4)
-                i8_block(scratch, dpad, q + (size_t)j * dpad, 4, o, old);
+                i8_block(scratch, dpad, q, j, 4, k, l2, o, old);
             else
                 for (uint32_t i = 0; i < mq; i++)
-                    i8_block(scratch, dpad, q + (size_t)(j + i) * dpad, 1, o + (size_t)i * old, old);
+                    i8_block(scratch, dpad, q, j + i, 1, k, l2, o + (size_t)i * old, old);
             if (nr < VS_I8_BLOCK)
                 for (uint32_t i = 0; i < mq; i++)
-                    memcpy(out + (size_t)(j + i) * ld + r0, tail + (size_t)i * VS_I8_BLOCK, nr * sizeof(int32_t));
+                    memcpy(out + (size_t)(j + i) * ld + r0, tail + (size_t)i * VS_I8_BLOCK, nr * sizeof(float));
         }
     }
 }
@@ -162,7 +182,7 @@ TARGET static uint32_t above(const float *s, uint32_t n, float thr, uint32_t *id
 
 static const vs_cpu_kernels table = {
     .name = "avx2",
-    .i8_rows = i8_rows,
+    .i8_scores = i8_scores,
     .b1_tile = b1_tile,
     .f32_tile = f32_tile,
     .f16_tile = f16_tile,

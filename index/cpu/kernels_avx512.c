@@ -2,6 +2,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels.h"
@@ -15,111 +16,150 @@ TARGET static inline int32_t load_i32(const int8_t *p)
     return v;
 }
 
-/* Two blocks (32 rows) or one against up to 6 queries: each 64-byte load of row codes feeds every
- * query's accumulator, each query broadcast feeds both blocks. */
-TARGET static inline __attribute__((always_inline)) void i8_blocks(const int8_t *xb, uint32_t nb,
-                                                                   uint32_t dpad, const int8_t *q,
-                                                                   const int32_t *qcsum, uint32_t mq,
-                                                                   int32_t *out, uint32_t ld)
+/* Scores of 16 rows for query j from their integer dots: vs_i8_score lane by lane, the same float
+ * operations in the same order (2 * dot as dot + dot, exact; the sign flipped as C's minus does).
+ * k: the rows' middles, scales and norms. */
+TARGET static inline __m512 finish16(__m512i idot, const __m512 k[3], const vs_i8_queries *q, uint32_t j,
+                                     bool l2)
+{
+    __m512 dot = _mm512_add_ps(_mm512_mul_ps(k[0], _mm512_set1_ps(q->sum[j])),
+                               _mm512_mul_ps(_mm512_mul_ps(k[1], _mm512_set1_ps(q->scale[j])),
+                                             _mm512_cvtepi32_ps(idot)));
+    if (!l2)
+        return dot;
+    __m512 d = _mm512_add_ps(_mm512_sub_ps(_mm512_set1_ps(q->norm2[j]), _mm512_add_ps(dot, dot)), k[2]);
+    return _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(d), _mm512_set1_epi32(INT32_MIN)));
+}
+
+/* The constants of rows [0, n) (n <= 16) as three vectors, missing rows zero. */
+TARGET static inline void block_consts(const int8_t *x, size_t stride, uint32_t n, uint32_t dpad, __m512 k[3])
+{
+    float a[3][VS_I8_BLOCK];
+    vs_i8_block_consts(x, stride, n, dpad, a);
+    for (int i = 0; i < 3; i++)
+        k[i] = _mm512_loadu_ps(a[i]);
+}
+
+/* Two blocks (32 rows) or one against up to 6 queries (q's j0 .. j0 + mq - 1): each 64-byte load of
+ * row codes feeds every query's accumulator, each query broadcast feeds both blocks. k[b]: block
+ * b's constants; rm[b]: its rows to write. */
+TARGET static inline __attribute__((always_inline)) void i8_blocks(const int8_t *xb, uint32_t nb, uint32_t dpad,
+                                                                   const vs_i8_queries *q, uint32_t j0,
+                                                                   uint32_t mq, const __m512 k[2][3],
+                                                                   const __mmask16 rm[2], bool l2, float *out,
+                                                                   uint32_t ld)
 {
     __m512i acc0[6], acc1[6];
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     const size_t bstride = (size_t)dpad * VS_I8_BLOCK;
+    const int8_t *qc = q->c + (size_t)j0 * dpad;
     for (uint32_t i = 0; i < mq; i++)
         acc0[i] = acc1[i] = _mm512_setzero_si512();
     for (uint32_t g = 0; g < dpad / 4; g++) {
         __m512i x0 = _mm512_xor_si512(_mm512_loadu_si512(xb + g * 64), flip);
         __m512i x1 = nb > 1 ? _mm512_xor_si512(_mm512_loadu_si512(xb + bstride + g * 64), flip) : x0;
         for (uint32_t i = 0; i < mq; i++) {
-            __m512i qb = _mm512_set1_epi32(load_i32(q + (size_t)i * dpad + g * 4));
+            __m512i qb = _mm512_set1_epi32(load_i32(qc + (size_t)i * dpad + g * 4));
             acc0[i] = _mm512_dpbusd_epi32(acc0[i], x0, qb);
             if (nb > 1)
                 acc1[i] = _mm512_dpbusd_epi32(acc1[i], x1, qb);
         }
     }
     for (uint32_t i = 0; i < mq; i++) {
-        __m512i bias = _mm512_set1_epi32(128 * qcsum[i]);
-        _mm512_storeu_si512(out + (size_t)i * ld, _mm512_sub_epi32(acc0[i], bias));
+        __m512i bias = _mm512_set1_epi32(128 * q->csum[j0 + i]);
+        float *o = out + (size_t)(j0 + i) * ld;
+        _mm512_mask_storeu_ps(o, rm[0], finish16(_mm512_sub_epi32(acc0[i], bias), k[0], q, j0 + i, l2));
         if (nb > 1)
-            _mm512_storeu_si512(out + (size_t)i * ld + VS_I8_BLOCK, _mm512_sub_epi32(acc1[i], bias));
+            _mm512_mask_storeu_ps(o + VS_I8_BLOCK, rm[1],
+                                  finish16(_mm512_sub_epi32(acc1[i], bias), k[1], q, j0 + i, l2));
     }
 }
 
-/* Few queries: stream each row once, one 16-lane accumulator per query, reduced per row. The last
- * chunk of a row is a masked load, so nothing past dpad is read. */
+/* Few queries: stream each row once, codes and constants, one 16-lane accumulator per query,
+ * reduced per row; every 16 rows the dots are finished together. The last chunk of a row is a
+ * masked load, so nothing past dpad is read. */
 TARGET static inline __attribute__((always_inline)) void i8_direct(const int8_t *x, size_t stride, uint32_t n,
-                                                                   uint32_t dpad, const int8_t *q,
-                                                                   const int32_t *qcsum, uint32_t m,
-                                                                   int32_t *out, uint32_t ld)
+                                                                   uint32_t dpad, const vs_i8_queries *q,
+                                                                   uint32_t m, bool l2, float *out, uint32_t ld)
 {
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     const uint32_t full = dpad / 64, rest = dpad % 64;
     const __mmask64 tailm = rest ? (((__mmask64)1 << rest) - 1) : 0;
-    for (uint32_t r = 0; r < n; r++) {
-        const int8_t *xr = x + r * stride;
-        __m512i acc[4];
-        for (uint32_t j = 0; j < m; j++)
-            acc[j] = _mm512_setzero_si512();
-        for (uint32_t c = 0; c < full; c++) {
-            __m512i xv = _mm512_xor_si512(_mm512_loadu_si512(xr + c * 64), flip);
+    for (uint32_t r0 = 0; r0 < n; r0 += VS_I8_BLOCK) {
+        uint32_t nr = n - r0 < VS_I8_BLOCK ? n - r0 : VS_I8_BLOCK;
+        const int8_t *xb = x + r0 * stride;
+        int32_t dots[4][VS_I8_BLOCK];
+        for (uint32_t r = 0; r < nr; r++) {
+            const int8_t *xr = xb + r * stride;
+            __m512i acc[4];
             for (uint32_t j = 0; j < m; j++)
-                acc[j] = _mm512_dpbusd_epi32(acc[j], xv, _mm512_loadu_si512(q + (size_t)j * dpad + c * 64));
-        }
-        if (rest) {
-            /* masked-off bytes load as 0 and flip to 128, but the query's are 0 too */
-            __m512i xv = _mm512_xor_si512(_mm512_maskz_loadu_epi8(tailm, xr + full * 64), flip);
+                acc[j] = _mm512_setzero_si512();
+            for (uint32_t c = 0; c < full; c++) {
+                __m512i xv = _mm512_xor_si512(_mm512_loadu_si512(xr + c * 64), flip);
+                for (uint32_t j = 0; j < m; j++)
+                    acc[j] = _mm512_dpbusd_epi32(acc[j], xv, _mm512_loadu_si512(q->c + (size_t)j * dpad + c * 64));
+            }
+            if (rest) {
+                /* masked-off bytes load as 0 and flip to 128, but the query's are 0 too */
+                __m512i xv = _mm512_xor_si512(_mm512_maskz_loadu_epi8(tailm, xr + full * 64), flip);
+                for (uint32_t j = 0; j < m; j++)
+                    acc[j] = _mm512_dpbusd_epi32(
+                        acc[j], xv, _mm512_maskz_loadu_epi8(tailm, q->c + (size_t)j * dpad + full * 64));
+            }
             for (uint32_t j = 0; j < m; j++)
-                acc[j] = _mm512_dpbusd_epi32(acc[j], xv,
-                                             _mm512_maskz_loadu_epi8(tailm, q + (size_t)j * dpad + full * 64));
+                dots[j][r] = _mm512_reduce_add_epi32(acc[j]) - 128 * q->csum[j];
         }
+        __m512 k[3];
+        block_consts(xb, stride, nr, dpad, k);
+        __mmask16 rm = (__mmask16)((1u << nr) - 1);
         for (uint32_t j = 0; j < m; j++)
-            out[(size_t)j * ld + r] = _mm512_reduce_add_epi32(acc[j]) - 128 * qcsum[j];
+            _mm512_mask_storeu_ps(out + (size_t)j * ld + r0, rm,
+                                  finish16(_mm512_maskz_loadu_epi32(rm, dots[j]), k, q, j, l2));
     }
 }
 
-TARGET static void i8_rows(const int8_t *x, size_t stride, uint32_t n, uint32_t dpad, const int8_t *q,
-                           const int32_t *qcsum, uint32_t m, int32_t *out, uint32_t ld, int8_t *scratch)
+TARGET static void i8_scores(const int8_t *x, size_t stride, uint32_t n, uint32_t dpad, const vs_i8_queries *q,
+                             bool l2, float *out, uint32_t ld, int8_t *scratch)
 {
+    uint32_t m = q->m;
     if (m <= 4) {
         switch (m) {
-        case 1: i8_direct(x, stride, n, dpad, q, qcsum, 1, out, ld); return;
-        case 2: i8_direct(x, stride, n, dpad, q, qcsum, 2, out, ld); return;
-        case 3: i8_direct(x, stride, n, dpad, q, qcsum, 3, out, ld); return;
-        default: i8_direct(x, stride, n, dpad, q, qcsum, 4, out, ld); return;
+        case 1: i8_direct(x, stride, n, dpad, q, 1, l2, out, ld); return;
+        case 2: i8_direct(x, stride, n, dpad, q, 2, l2, out, ld); return;
+        case 3: i8_direct(x, stride, n, dpad, q, 3, l2, out, ld); return;
+        default: i8_direct(x, stride, n, dpad, q, 4, l2, out, ld); return;
         }
     }
-    int32_t tail[6 * 2 * VS_I8_BLOCK];
     const size_t bstride = (size_t)dpad * VS_I8_BLOCK;
     for (uint32_t r0 = 0; r0 < n; r0 += 2 * VS_I8_BLOCK) {
         uint32_t nr = n - r0 < 2 * VS_I8_BLOCK ? n - r0 : 2 * VS_I8_BLOCK;
-        uint32_t nb = nr > VS_I8_BLOCK ? 2 : 1;
-        vs_i8_repack(x + r0 * stride, stride, nr < VS_I8_BLOCK ? nr : VS_I8_BLOCK, dpad, scratch);
-        if (nb == 2)
-            vs_i8_repack(x + (r0 + VS_I8_BLOCK) * stride, stride, nr - VS_I8_BLOCK, dpad, scratch + bstride);
-        bool whole = nr == nb * VS_I8_BLOCK;
+        uint32_t nb = nr > VS_I8_BLOCK ? 2 : 1, n0 = nr < VS_I8_BLOCK ? nr : VS_I8_BLOCK;
+        __m512 k[2][3];
+        __mmask16 rm[2] = {(__mmask16)((1u << n0) - 1), (__mmask16)((1u << (nr - n0)) - 1)};
+        vs_i8_repack(x + r0 * stride, stride, n0, dpad, scratch);
+        block_consts(x + r0 * stride, stride, n0, dpad, k[0]);
+        if (nb == 2) {
+            vs_i8_repack(x + (r0 + VS_I8_BLOCK) * stride, stride, nr - n0, dpad, scratch + bstride);
+            block_consts(x + (r0 + VS_I8_BLOCK) * stride, stride, nr - n0, dpad, k[1]);
+        }
+        float *o = out + r0;
         for (uint32_t j = 0; j < m;) {
             uint32_t mq = m - j >= 6 ? 6 : m - j >= 2 ? 2 : 1;
-            int32_t *o = whole ? out + (size_t)j * ld + r0 : tail;
-            uint32_t old = whole ? ld : 2 * VS_I8_BLOCK;
-            const int8_t *qj = q + (size_t)j * dpad;
             if (nb == 2) {
                 if (mq == 6)
-                    i8_blocks(scratch, 2, dpad, qj, qcsum + j, 6, o, old);
+                    i8_blocks(scratch, 2, dpad, q, j, 6, k, rm, l2, o, ld);
                 else if (mq == 2)
-                    i8_blocks(scratch, 2, dpad, qj, qcsum + j, 2, o, old);
+                    i8_blocks(scratch, 2, dpad, q, j, 2, k, rm, l2, o, ld);
                 else
-                    i8_blocks(scratch, 2, dpad, qj, qcsum + j, 1, o, old);
+                    i8_blocks(scratch, 2, dpad, q, j, 1, k, rm, l2, o, ld);
             } else {
                 if (mq == 6)
-                    i8_blocks(scratch, 1, dpad, qj, qcsum + j, 6, o, old);
+                    i8_blocks(scratch, 1, dpad, q, j, 6, k, rm, l2, o, ld);
                 else if (mq == 2)
-                    i8_blocks(scratch, 1, dpad, qj, qcsum + j, 2, o, old);
+                    i8_blocks(scratch, 1, dpad, q, j, 2, k, rm, l2, o, ld);
                 else
-                    i8_blocks(scratch, 1, dpad, qj, qcsum + j, 1, o, old);
+                    i8_blocks(scratch, 1, dpad, q, j, 1, k, rm, l2, o, ld);
             }
-            if (!whole)
-                for (uint32_t i = 0; i < mq; i++)
-                    memcpy(out + (size_t)(j + i) * ld + r0, tail + (size_t)i * old, nr * sizeof(int32_t));
             j += mq;
         }
     }
@@ -216,7 +256,7 @@ TARGET static uint32_t above(const float *s, uint32_t n, float thr, uint32_t *id
 
 static const vs_cpu_kernels table = {
     .name = "avx512",
-    .i8_rows = i8_rows,
+    .i8_scores = i8_scores,
     .b1_tile = b1_tile,
     .f32_tile = f32_tile,
     .f16_tile = f16_tile,

@@ -9,19 +9,22 @@
 #include "../quant.h"
 #include "kernels.h"
 
-static void i8_rows(const int8_t *x, size_t stride, uint32_t n, uint32_t dpad, const int8_t *q,
-                    const int32_t *qcsum, uint32_t m, int32_t *out, uint32_t ld, int8_t *scratch)
+static void i8_scores(const int8_t *x, size_t stride, uint32_t n, uint32_t dpad, const vs_i8_queries *q,
+                      bool l2, float *out, uint32_t ld, int8_t *scratch)
 {
-    (void)qcsum;
     (void)scratch;
-    for (uint32_t r = 0; r < n; r++)
-        for (uint32_t j = 0; j < m; j++) {
-            const int8_t *qj = q + (size_t)j * dpad, *xr = x + r * stride;
+    for (uint32_t r = 0; r < n; r++) {
+        const int8_t *xr = x + r * stride;
+        float k3[3];
+        vs_i8_row_consts(x, stride, r, dpad, k3);
+        for (uint32_t j = 0; j < q->m; j++) {
+            const int8_t *qj = q->c + (size_t)j * dpad;
             int32_t acc = 0;
             for (uint32_t k = 0; k < dpad; k++)
                 acc += (int32_t)qj[k] * xr[k];
-            out[(size_t)j * ld + r] = acc;
+            out[(size_t)j * ld + r] = vs_i8_score(acc, k3, q, j, l2);
         }
+    }
 }
 
 static void b1_tile(const uint64_t *x, uint32_t n, uint32_t words, const uint64_t *q, uint32_t m,
@@ -77,7 +80,7 @@ static uint32_t above(const float *s, uint32_t n, float thr, uint32_t *idx)
 
 const vs_cpu_kernels vs_cpu_kernels_scalar = {
     .name = "scalar",
-    .i8_rows = i8_rows,
+    .i8_scores = i8_scores,
     .b1_tile = b1_tile,
     .f32_tile = f32_tile,
     .f16_tile = f16_tile,

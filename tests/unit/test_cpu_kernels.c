@@ -1,7 +1,8 @@
 /*
  * test_cpu_kernels.c: every SIMD kernel table against the scalar reference on random data of odd
- * sizes: integer kernels (i8, b1) must agree exactly, float kernels (f32, f16) up to summation
- * order. Extreme codes (-128 with 127) check that the AVX2 path never saturates.
+ * sizes: the integer kernel (b1) and the i8 kernel's finished scores must agree bit for bit (and
+ * the scalar i8 scores equal quant.h's arithmetic on a plain integer dot), float kernels (f32, f16)
+ * up to summation order. Extreme codes (-128 with 127) check that the AVX2 path never saturates.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -15,24 +16,31 @@
 static void check_table(const vs_cpu_kernels *k, vs_rng *r)
 {
     static const uint32_t dims[] = {1, 4, 7, 64, 129, 784};
-    static const uint32_t ms[] = {1, 2, 5, 6, 7, 13};
+    static const uint32_t ms[] = {1, 2, 3, 4, 5, 6, 7, 13};
     const vs_cpu_kernels *ref = &vs_cpu_kernels_scalar;
     for (int di = 0; di < 6; di++)
-        for (int mi = 0; mi < 6; mi++) {
+        for (int mi = 0; mi < 8; mi++) {
             uint32_t d = dims[di], m = ms[mi], dpad = (d + 3) & ~3u, nblocks = 3, n = nblocks * 16 - 5;
             uint32_t ld = nblocks * 16 + 3;
-            /* i8, with a third of the codes at the extremes; rows at a stride wider than dpad */
-            size_t stride = dpad + 12;
+            /* i8, with a third of the codes at the extremes; rows of codes and constants, at a
+             * stride of dpad + 12 (the backend's) or wider */
+            size_t stride = dpad + 12 + 4 * (di % 2);
             int8_t *x = calloc((size_t)nblocks * 16 * stride, 1), *q = calloc((size_t)m * dpad, 1);
             int8_t *scratch = malloc(VS_I8_SCRATCH(dpad));
             int32_t *qcsum = calloc(m, sizeof *qcsum);
-            for (uint32_t row = 0; row < nblocks * 16; row++)
+            float *qscale = malloc(m * sizeof(float)), *qsum = malloc(m * sizeof(float));
+            float *qnorm2 = malloc(m * sizeof(float));
+            for (uint32_t row = 0; row < nblocks * 16; row++) {
                 for (uint32_t c = 0; c < stride; c++) {
                     uint64_t u = vs_rng_below(r, 3);
                     int8_t v = u == 0 ? -128 : u == 1 ? 127 : (int8_t)(vs_rng_below(r, 256) - 128);
                     x[row * stride + c] = c < d ? v : c < dpad ? 0 : (int8_t)vs_rng_next(r);
                 }
-            for (uint32_t j = 0; j < m; j++)
+                float k3[3] = {(float)vs_rng_gauss(r), (float)(0.01 + 0.1 * vs_rng_below(r, 100) / 100.0),
+                               (float)(d * (1.0 + vs_rng_gauss(r) * 0.1))};
+                memcpy(x + row * stride + dpad, k3, sizeof k3);
+            }
+            for (uint32_t j = 0; j < m; j++) {
                 for (uint32_t c = 0; c < d; c++) {
                     int8_t v = vs_rng_below(r, 2) ? 127 : (int8_t)(vs_rng_below(r, 255) - 127);
                     if (vs_rng_below(r, 4) == 0)
@@ -40,23 +48,48 @@ static void check_table(const vs_cpu_kernels *k, vs_rng *r)
                     q[(size_t)j * dpad + c] = v;
                     qcsum[j] += v;
                 }
-            int32_t *a = calloc((size_t)m * ld, 4), *b = calloc((size_t)m * ld, 4);
-            for (uint32_t rows = n; rows + 20 > n; rows -= 20) { /* a whole tile and a short one */
-                memset(a, 0x55, (size_t)m * ld * 4);
-                k->i8_rows(x, stride, rows, dpad, q, qcsum, m, a, ld, scratch);
-                ref->i8_rows(x, stride, rows, dpad, q, qcsum, m, b, ld, scratch);
-                for (uint32_t j = 0; j < m; j++)
-                    for (uint32_t row = 0; row < rows; row++)
-                        CHECKF(a[j * ld + row] == b[j * ld + row], "%s i8 d=%u m=%u rows=%u q%u row %u: %d vs %d",
-                               k->name, d, m, rows, j, row, a[j * ld + row], b[j * ld + row]);
-                for (uint32_t j = 0; j < m; j++) /* nothing written past the rows asked for */
-                    for (uint32_t row = rows; row < ld && row < rows + 16; row++)
-                        CHECKF(a[j * ld + row] == 0x55555555, "%s i8 wrote row %u of %u", k->name, row, rows);
-                if (rows < 20)
-                    break;
+                qscale[j] = (float)(0.5 + vs_rng_gauss(r) * 0.01) / 127.0f;
+                qsum[j] = (float)vs_rng_gauss(r) * 3.0f;
+                qnorm2[j] = (float)d * (1.0f + (float)vs_rng_gauss(r) * 0.1f);
             }
-            free(scratch);
+            vs_i8_queries qs = {.c = q, .csum = qcsum, .scale = qscale, .sum = qsum, .norm2 = qnorm2, .m = m};
+            float *sa = calloc((size_t)m * ld, 4), *sb = calloc((size_t)m * ld, 4);
+            for (int l2 = 0; l2 < 2; l2++)
+                for (uint32_t rows = n; rows + 20 > n; rows -= 20) { /* a whole tile and a short one */
+                    memset(sa, 0x55, (size_t)m * ld * 4);
+                    k->i8_scores(x, stride, rows, dpad, &qs, l2, sa, ld, scratch);
+                    ref->i8_scores(x, stride, rows, dpad, &qs, l2, sb, ld, scratch);
+                    for (uint32_t j = 0; j < m; j++)
+                        for (uint32_t row = 0; row < rows; row++) {
+                            /* the reference against quant.h's arithmetic on a plain integer dot */
+                            int32_t idot = 0;
+                            for (uint32_t c = 0; c < d; c++)
+                                idot += (int32_t)q[(size_t)j * dpad + c] * x[row * stride + c];
+                            float k3[3], want;
+                            memcpy(k3, x + row * stride + dpad, sizeof k3);
+                            want = vs_i8_dot(idot, k3[0], k3[1], qsum[j], qscale[j]);
+                            if (l2)
+                                want = vs_score_from_dot(1, want, qnorm2[j], k3[2]);
+                            CHECKF(memcmp(&sb[j * ld + row], &want, 4) == 0,
+                                   "scalar i8 d=%u m=%u l2=%d q%u row %u: %.9g, want %.9g", d, m, l2, j, row,
+                                   sb[j * ld + row], want);
+                            /* every table bit for bit */
+                            CHECKF(memcmp(&sa[j * ld + row], &sb[j * ld + row], 4) == 0,
+                                   "%s i8 d=%u m=%u l2=%d rows=%u q%u row %u: %.9g vs %.9g", k->name, d, m, l2,
+                                   rows, j, row, sa[j * ld + row], sb[j * ld + row]);
+                        }
+                    for (uint32_t j = 0; j < m; j++) /* nothing written past the rows asked for */
+                        for (uint32_t row = rows; row < ld && row < rows + 16; row++) {
+                            uint32_t bits;
+                            memcpy(&bits, &sa[j * ld + row], 4);
+                            CHECKF(bits == 0x55555555, "%s i8 wrote row %u of %u", k->name, row, rows);
+                        }
+                    if (rows < 20)
+                        break;
+                }
+            free(scratch), free(qscale), free(qsum), free(qnorm2), free(sa), free(sb);
             /* b1 */
+            int32_t *a = calloc((size_t)m * ld, 4), *b = calloc((size_t)m * ld, 4);
             uint32_t words = (d + 63) / 64;
             uint64_t *xb = malloc((size_t)n * words * 8), *qb = malloc((size_t)m * words * 8);
             for (size_t i = 0; i < (size_t)n * words; i++)
