@@ -75,9 +75,19 @@ TARGET static inline __attribute__((always_inline)) void i8_blocks(const int8_t 
     }
 }
 
-/* Few queries: stream each row once, codes and constants, one 16-lane accumulator per query,
- * reduced per row; every 16 rows the dots are finished together. The last chunk of a row is a
- * masked load, so nothing past dpad is read. */
+/* The sum of a's 16 lanes in every lane of the result's low 128 bits. */
+TARGET static inline __m128i sum_lanes(__m512i a)
+{
+    __m256i s8 = _mm256_add_epi32(_mm512_castsi512_si256(a), _mm512_extracti64x4_epi64(a, 1));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    return _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+}
+
+/* Few queries: stream each row once, codes and constants, one 16-lane accumulator per query. Each
+ * row's sum is shifted into a vector of 16 rows' dots, which are finished together with the rows'
+ * constants (gathered from the rows just read). The last chunk of a row is a masked load, so
+ * nothing past dpad is read. */
 TARGET static inline __attribute__((always_inline)) void i8_direct(const int8_t *x, size_t stride, uint32_t n,
                                                                    uint32_t dpad, const vs_i8_queries *q,
                                                                    uint32_t m, bool l2, float *out, uint32_t ld)
@@ -85,10 +95,14 @@ TARGET static inline __attribute__((always_inline)) void i8_direct(const int8_t 
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     const uint32_t full = dpad / 64, rest = dpad % 64;
     const __mmask64 tailm = rest ? (((__mmask64)1 << rest) - 1) : 0;
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i offs = _mm512_mullo_epi32(lane, _mm512_set1_epi32((int)stride));
     for (uint32_t r0 = 0; r0 < n; r0 += VS_I8_BLOCK) {
         uint32_t nr = n - r0 < VS_I8_BLOCK ? n - r0 : VS_I8_BLOCK;
         const int8_t *xb = x + r0 * stride;
-        int32_t dots[4][VS_I8_BLOCK];
+        __m512i dots[4];
+        for (uint32_t j = 0; j < m; j++)
+            dots[j] = _mm512_setzero_si512();
         for (uint32_t r = 0; r < nr; r++) {
             const int8_t *xr = xb + r * stride;
             __m512i acc[4];
@@ -106,15 +120,24 @@ TARGET static inline __attribute__((always_inline)) void i8_direct(const int8_t 
                     acc[j] = _mm512_dpbusd_epi32(
                         acc[j], xv, _mm512_maskz_loadu_epi8(tailm, q->c + (size_t)j * dpad + full * 64));
             }
+            /* row r's dot enters at lane 15; the earlier rows move down one lane */
             for (uint32_t j = 0; j < m; j++)
-                dots[j][r] = _mm512_reduce_add_epi32(acc[j]) - 128 * q->csum[j];
+                dots[j] = _mm512_alignr_epi32(_mm512_castsi128_si512(sum_lanes(acc[j])), dots[j], 1);
         }
-        __m512 k[3];
-        block_consts(xb, stride, nr, dpad, k);
         __mmask16 rm = (__mmask16)((1u << nr) - 1);
-        for (uint32_t j = 0; j < m; j++)
-            _mm512_mask_storeu_ps(out + (size_t)j * ld + r0, rm,
-                                  finish16(_mm512_maskz_loadu_epi32(rm, dots[j]), k, q, j, l2));
+        /* the constants, from lines just read (a gather: measured faster than copying them out) */
+        __m512 k[3];
+        const int8_t *kb = xb + dpad;
+        k[0] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rm, offs, kb, 1);
+        k[1] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rm, offs, kb + 4, 1);
+        k[2] = l2 ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), rm, offs, kb + 8, 1) : k[1];
+        /* a short last group: row r sits at lane 16 - nr + r */
+        __m512i back = _mm512_add_epi32(lane, _mm512_set1_epi32((int)(VS_I8_BLOCK - nr)));
+        for (uint32_t j = 0; j < m; j++) {
+            __m512i dj = nr == VS_I8_BLOCK ? dots[j] : _mm512_permutexvar_epi32(back, dots[j]);
+            dj = _mm512_sub_epi32(dj, _mm512_set1_epi32(128 * q->csum[j]));
+            _mm512_mask_storeu_ps(out + (size_t)j * ld + r0, rm, finish16(dj, k, q, j, l2));
+        }
     }
 }
 
