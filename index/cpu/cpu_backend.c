@@ -290,8 +290,8 @@ typedef struct worker {
 /* Scratch for one tile, owned by a worker thread. */
 typedef struct tile_scratch {
     float *scores[VS_MAX_FIELDS]; /* m x TILE metric scores per field */
-    int32_t *iscores;             /* m x TILE integer dots */
-    float *xf;                    /* TILE x dim: f16 rows as f32, or gathered f32 rows */
+    int32_t *iscores;             /* m x TILE integer dots (b1) */
+    float *xf;                    /* TILE x dim: f16 rows as f32 for sgemm */
     uint8_t *gathered[VS_MAX_FIELDS];
     float *gconsts[VS_MAX_FIELDS];        /* 3 x TILE: middle, scale, norm2 of gathered rows */
     uint32_t *cand;                       /* TILE: rows above a query's threshold */
@@ -317,17 +317,24 @@ static void scratch_free(tile_scratch *t, uint32_t n_fields)
     free(t->present);
 }
 
+/* Allocates what this pass's fields and routes use, and only that: the scratch is allocated per
+ * worker per search, and a batch-1 scan of a small index pays for every allocation (one of 128 KiB
+ * or more is a fresh mapping, faulted in page by page). */
 static bool scratch_alloc(tile_scratch *t, const pass *p)
 {
     memset(t, 0, sizeof *t);
-    uint32_t max_m = 1, max_dim = 1;
+    uint32_t max_ib = 0, max_f16 = 0, max_dpad = 0;
     for (uint32_t f = 0; f < p->s->n_fields; f++) {
         if (!p->field_used[f])
             continue;
         const cpu_field *cf = &p->s->f[f];
-        uint32_t m = p->pf[f].m;
-        max_m = m > max_m ? m : max_m;
-        max_dim = cf->l.dim > max_dim ? cf->l.dim : max_dim;
+        uint32_t m = p->pf[f].m, dim = cf->l.dim;
+        if (cf->l.storage == VS_STORAGE_B1 && m > max_ib)
+            max_ib = m;
+        if (cf->l.storage == VS_STORAGE_F16 && m > SMALL_M && dim > max_f16)
+            max_f16 = dim;
+        if (cf->l.storage == VS_STORAGE_I8 && cf->dpad > max_dpad)
+            max_dpad = cf->dpad;
         t->scores[f] = malloc((size_t)m * TILE * sizeof(float));
         if (!t->scores[f])
             return false;
@@ -338,14 +345,19 @@ static bool scratch_alloc(tile_scratch *t, const pass *p)
                 return false;
         }
     }
-    t->iscores = malloc((size_t)max_m * TILE * sizeof(int32_t));
-    t->xf = malloc((size_t)TILE * max_dim * sizeof(float));
+    bool ok = true;
+    if (max_ib)
+        ok &= (t->iscores = malloc((size_t)max_ib * TILE * sizeof(int32_t))) != NULL;
+    if (max_f16)
+        ok &= (t->xf = malloc((size_t)TILE * max_f16 * sizeof(float))) != NULL;
+    if (max_dpad)
+        ok &= (t->i8scratch = malloc(VS_I8_SCRATCH(max_dpad))) != NULL;
+    if (p->any_sparse)
+        ok &= (t->sslots = malloc(SPARSE_SPAN * sizeof(uint32_t))) != NULL;
     t->combined = malloc(TILE * sizeof(float));
     t->present = malloc(TILE);
     t->cand = malloc(TILE * sizeof(uint32_t));
-    t->sslots = malloc(SPARSE_SPAN * sizeof(uint32_t));
-    t->i8scratch = malloc(VS_I8_SCRATCH((max_dim + 3) & ~3u));
-    return t->iscores && t->xf && t->combined && t->present && t->cand && t->sslots && t->i8scratch;
+    return ok && t->combined && t->present && t->cand;
 }
 
 /* sgemm: out (m x n, leading dim ld) = Q (m x d) . X (n x d)^T. */
@@ -376,11 +388,10 @@ static pass_field field_view(const pass_field *pf, const cpu_field *cf, uint32_t
 }
 
 /* Scores the vectors of pf (field f) against n rows: codes in chunk layout (a chunk's rows or a
- * gathered tile); the rows' middle, scale and norm2 are arrays alongside (NULL for i8, whose rows
- * carry them). Leaves metric scores in out, pf->m x TILE. */
+ * gathered tile); the rows' scale and norm2 are arrays alongside (NULL for i8, whose rows carry
+ * their constants). Leaves metric scores in out, pf->m x TILE. */
 static void score_field(const pass *p, uint32_t f, const pass_field *pf, float *out, const uint8_t *codes,
-                        const float *middle, const float *scale, const float *norm2, uint32_t n,
-                        tile_scratch *t)
+                        const float *scale, const float *norm2, uint32_t n, tile_scratch *t)
 {
     const cpu_field *cf = &p->s->f[f];
     const vs_cpu_kernels *k = p->s->k;
@@ -544,8 +555,8 @@ static void gather_rows(const pass *p, uint32_t f, const uint32_t *slots, uint32
 static void score_gathered(const pass *p, uint32_t f, uint32_t first, uint32_t m, uint32_t n, tile_scratch *t)
 {
     pass_field v = field_view(&p->pf[f], &p->s->f[f], first, m);
-    score_field(p, f, &v, t->scores[f] + (size_t)first * TILE, t->gathered[f], t->gconsts[f],
-                t->gconsts[f] + TILE, t->gconsts[f] + 2 * TILE, n, t);
+    score_field(p, f, &v, t->scores[f] + (size_t)first * TILE, t->gathered[f], t->gconsts[f] + TILE,
+                t->gconsts[f] + 2 * TILE, n, t);
 }
 
 /* First position in the sorted list a[0 .. n) whose slot is >= s. */
@@ -648,7 +659,7 @@ static void *worker_run(void *arg)
                 size_t rows = chunk_rows(s);
                 pass_field v = field_view(&p->pf[f], cf, 0, p->pf[f].m_dense);
                 score_field(p, f, &v, t.scores[f], cf->codes[c] + (size_t)r0 * cf->row_bytes,
-                            k ? k + r0 : NULL, k ? k + rows + r0 : NULL, k ? k + 2 * rows + r0 : NULL, n, &t);
+                            k ? k + rows + r0 : NULL, k ? k + 2 * rows + r0 : NULL, n, &t);
             }
         }
         for (uint32_t qi = 0; qi < p->n_queries; qi++)
