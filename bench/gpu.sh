@@ -118,7 +118,9 @@ print("\n%-34s %10s" % ("measure", "value"))
 rows = [("copy bandwidth GB/s (r+w)", s.get("copy_gbps")),
         ("i8 batch 1 k=10 ms", s.get("i8_b1_ms")), ("i8 read floor ms", s.get("i8_floor_ms")),
         ("f16 batch 1 k=10 ms", s.get("f16_b1_ms")), ("f16 read floor ms", s.get("f16_floor_ms")),
-        ("i8 batch 1024 k=10 ms", s.get("i8_b1024_ms")), ("f16 batch 1024 k=10 ms", s.get("f16_b1024_ms")),
+        ("i8 batch 1024 k=10 ms", s.get("i8_b1024_ms")),
+        ("i8 batch 1024 k=10 tiles ms", s.get("i8_b1024_tiles_ms")),
+        ("f16 batch 1024 k=10 ms", s.get("f16_b1024_ms")),
         ("i8 batch 1 1% list ms", s.get("i8_b1_list1_ms"))]
 for (b, k, flt), ms in sorted(t.items()):
     rows.append(("torch f16 batch %d k=%d %s ms" % (b, k, flt), ms))

@@ -16,12 +16,15 @@
  *   f16 batch 1: floor 15.5M x 260 B = 4.0 GB -> 0.94 ms; reads 272 B a row: predicted ~1.05 ms.
  *   batch 16 (fused, 16 query vectors from registers): i8 dp4a ~8 cycles a row over 132 SMs
  *       (~0.47 ms) under the memory time: ~0.6-0.7 ms; f16 FMA ~16 cycles a row: ~1.0-1.2 ms.
- *   batch 256 / 1024 (tiles: cuBLAS then the combine kernel, ~4096 rows a tile at 1024 so the
- *       scores stay in L2): i8 GEMM 4 TOP at 1024 ~3-5 ms, combine ~4 us a tile, but ~7,600
- *       launches whose host cost (~4 us each) dominates: predicted 25-40 ms at 1024. PyTorch fp16
- *       matmul (~6 ms) + writing 32 GB of scores + topk over them: ~30-50 ms. So ~1-1.5x, short of
- *       the 2x target; a fused tensor-core GEMM with the threshold epilogue (no scores in memory,
- *       no launches per tile) is the way to it.
+ *   batch 256 / 1024, f16 (tiles: cuBLAS then the combine kernel, ~4096 rows a tile at 1024 so
+ *       the scores stay in L2): GEMM ~4-6 ms at 1024, combine ~4 us a tile, but ~7,600 launches
+ *       whose host cost (~4 us each) dominates: predicted 25-40 ms at 1024. PyTorch fp16 matmul
+ *       (~6 ms) + writing 32 GB of scores + topk over them: ~30-50 ms. So ~1-1.5x.
+ *   batch 256 / 1024, i8 (the MMA scan: one launch, WMMA int8 products, scores never leave the
+ *       SM): 15.9 G (row, query) scores at ~10 instructions each over 132 SMs x 128 lanes x
+ *       1.8 GHz ~5 ms, the products ~2-4 ms under mma.sync, rows reread from L2 by the 8 query
+ *       chunks (~17 GB) ~2 ms, overlapping: predicted 6-12 ms at 1024, 3-5x PyTorch. The same
+ *       batches also run on the tile path ("tiles" rows) for the comparison.
  *   1% list filter, batch 1: 155K gathered rows (22 MB, random 144-byte rows) ~10-15 us plus the
  *       fixed costs: ~0.06-0.08 ms, 0.1-0.13x the unfiltered query.
  *   k = 10,000: ~24k candidates per query above the sampled threshold, sorted by CUB (past 2,048):
@@ -243,44 +246,54 @@ int main(int argc, char **argv)
         const vs_slotset *a;
         const char *filter;
         double pass;
+        int tiles; /* i8: the tile path instead of the MMA scan */
     } cfgs[64];
     int nc = 0;
     for (uint32_t f = 0; f < 2; f++) {
-        cfgs[nc++] = (struct cfg){f, 1, 10, NULL, "100%", 1.0};
-        cfgs[nc++] = (struct cfg){f, 1, 1000, NULL, "100%", 1.0};
-        cfgs[nc++] = (struct cfg){f, 1, 10000, NULL, "100%", 1.0};
-        cfgs[nc++] = (struct cfg){f, 1, 10, &list1, "1% list", 0.01};
-        cfgs[nc++] = (struct cfg){f, 1, 10, &list10, "10% list", 0.10};
-        cfgs[nc++] = (struct cfg){f, 1, 10, &bm1, "1% bitmap", 0.01};
-        cfgs[nc++] = (struct cfg){f, 1, 10, &bm10, "10% bitmap", 0.10};
-        cfgs[nc++] = (struct cfg){f, 16, 10, NULL, "100%", 1.0};
-        cfgs[nc++] = (struct cfg){f, 16, 1000, NULL, "100%", 1.0};
-        cfgs[nc++] = (struct cfg){f, 16, 10, &list1, "1% list", 0.01};
-        cfgs[nc++] = (struct cfg){f, 256, 10, NULL, "100%", 1.0};
+        cfgs[nc++] = (struct cfg){f, 1, 10, NULL, "100%", 1.0, 0};
+        cfgs[nc++] = (struct cfg){f, 1, 1000, NULL, "100%", 1.0, 0};
+        cfgs[nc++] = (struct cfg){f, 1, 10000, NULL, "100%", 1.0, 0};
+        cfgs[nc++] = (struct cfg){f, 1, 10, &list1, "1% list", 0.01, 0};
+        cfgs[nc++] = (struct cfg){f, 1, 10, &list10, "10% list", 0.10, 0};
+        cfgs[nc++] = (struct cfg){f, 1, 10, &bm1, "1% bitmap", 0.01, 0};
+        cfgs[nc++] = (struct cfg){f, 1, 10, &bm10, "10% bitmap", 0.10, 0};
+        cfgs[nc++] = (struct cfg){f, 16, 10, NULL, "100%", 1.0, 0};
+        cfgs[nc++] = (struct cfg){f, 16, 1000, NULL, "100%", 1.0, 0};
+        cfgs[nc++] = (struct cfg){f, 16, 10, &list1, "1% list", 0.01, 0};
+        cfgs[nc++] = (struct cfg){f, 256, 10, NULL, "100%", 1.0, 0};
         if (!quick)
-            cfgs[nc++] = (struct cfg){f, 256, 1000, NULL, "100%", 1.0};
-        cfgs[nc++] = (struct cfg){f, 1024, 10, NULL, "100%", 1.0};
+            cfgs[nc++] = (struct cfg){f, 256, 1000, NULL, "100%", 1.0, 0};
+        cfgs[nc++] = (struct cfg){f, 1024, 10, NULL, "100%", 1.0, 0};
         if (!quick)
-            cfgs[nc++] = (struct cfg){f, 1024, 10000, NULL, "100%", 1.0};
+            cfgs[nc++] = (struct cfg){f, 1024, 10000, NULL, "100%", 1.0, 0};
     }
+    cfgs[nc++] = (struct cfg){1, 256, 10, NULL, "100%", 1.0, 1};
+    cfgs[nc++] = (struct cfg){1, 1024, 10, NULL, "100%", 1.0, 1};
     /* the read floor's bytes a row: f16 codes + its scale; i8 codes + middle, scale, norm2 */
     const double row_bytes[2] = {DIM * 2.0 + 4.0, DIM + 12.0};
     const char *sn[2] = {"f16", "i8"};
-    double res[2][4][3] = {{{0}}}; /* [field][batch 1,16,256,1024][k 10 / filtered 1% list] */
+    double res[2][4][3] = {{{0}}}; /* [field][batch 1,16,256,1024][k 10 / filtered 1% list /
+                                      k 10 on tiles] */
     int bad = 0;
-    printf("\n%-4s %6s %6s %-11s %10s %10s %8s %s\n", "stor", "batch", "k", "filter", "ms",
-           "floor ms", "x floor", "rescans");
+    printf("\n%-4s %6s %6s %-11s %-5s %10s %10s %8s %s\n", "stor", "batch", "k", "filter", "path",
+           "ms", "floor ms", "x floor", "rescans");
     for (int i = 0; i < nc; i++) {
         const struct cfg *g = &cfgs[i];
         vs_cu_select_stats ss;
         int reps = g->b <= 16 ? 15 : 3;
         uint64_t expect = g->a ? g->a->count : rows;
+        vs_cuda_set_mma(c.store, !g->tiles);
         double ms = time_scan(&c, g->f, g->b, g->k, g->a, reps, expect, &bad, &ss);
+        const char *path = g->b <= 32 ? "fused" : vs_cuda_last_mma_groups(c.store) ? "mma" : "tiles";
         double floor_ms = (double)rows * g->pass * row_bytes[g->f] / bw * 1e3;
-        printf("%-4s %6u %6u %-11s %10.3f %10.3f %8.2f %u/%u\n", sn[g->f], g->b, g->k, g->filter,
-               ms, floor_ms, ms / floor_ms, ss.overflows + ss.underflows, ss.scans);
+        printf("%-4s %6u %6u %-11s %-5s %10.3f %10.3f %8.2f %u/%u\n", sn[g->f], g->b, g->k,
+               g->filter, path, ms, floor_ms, ms / floor_ms, ss.overflows + ss.underflows, ss.scans);
         fflush(stdout);
         int bi = g->b == 1 ? 0 : g->b == 16 ? 1 : g->b == 256 ? 2 : 3;
+        if (g->tiles) {
+            res[g->f][bi][2] = ms;
+            continue;
+        }
         if (g->k == 10 && !g->a)
             res[g->f][bi][0] = ms;
         if (g->k == 10 && g->a == &list1)
@@ -289,10 +302,11 @@ int main(int argc, char **argv)
     double floor_i8 = (double)rows * row_bytes[1] / bw * 1e3;
     printf("\nSUMMARY {\"device\": \"%s\", \"rows\": %u, \"copy_gbps\": %.1f, "
            "\"i8_b1_ms\": %.4f, \"i8_floor_ms\": %.4f, \"f16_b1_ms\": %.4f, "
-           "\"f16_floor_ms\": %.4f, \"i8_b1024_ms\": %.3f, \"f16_b1024_ms\": %.3f, "
+           "\"f16_floor_ms\": %.4f, \"i8_b1024_ms\": %.3f, \"i8_b1024_tiles_ms\": %.3f, "
+           "\"f16_b1024_ms\": %.3f, "
            "\"i8_b1_list1_ms\": %.4f, \"f16_b1_list1_ms\": %.4f, \"ok\": %s}\n",
            name, rows, bw / 1e9, res[1][0][0], floor_i8, res[0][0][0],
-           (double)rows * row_bytes[0] / bw * 1e3, res[1][3][0], res[0][3][0], res[1][0][1],
+           (double)rows * row_bytes[0] / bw * 1e3, res[1][3][0], res[1][3][2], res[0][3][0], res[1][0][1],
            res[0][0][1], bad ? "false" : "true");
     vs_cuda_backend.destroy(c.store);
     return bad ? 1 : 0;

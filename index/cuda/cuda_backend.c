@@ -20,7 +20,9 @@
  * slot list) and the same fields. For each group, the selection driver (vs_cu_select_run) asks for
  * scans, sorts, thresholds and results; this file implements those operations on the device:
  *  - small groups (one field, <= 32 query vectors) run the fused kernel: one pass over the rows;
- *  - larger ones run tiles: per field a cuBLAS GEMM (f32 via sgemm, f16 with f32 accumulation,
+ *  - larger groups of one-vector queries over an i8 field run the MMA scan: int8 tensor-core
+ *    products with the scoring, threshold and append in the same kernel, one launch;
+ *  - other larger ones run tiles: per field a cuBLAS GEMM (f32 via sgemm, f16 with f32 accumulation,
  *    i8 x i8 -> i32) writes raw dots of a tile sized for L2, then the combine kernel applies the
  *    scales, metric, terms, masks and threshold; b1 (and any shape cuBLAS refuses) uses the fused
  *    kernel's dot mode instead of a GEMM;
@@ -170,6 +172,8 @@ typedef struct cu_store {
     cu_buf key_id, key_id_out, key_s, key_s_out, v0, v1, v2, beg, end, temp;
     vs_cu_select_stats last;
     uint32_t test_cap; /* vs_cuda_set_test_capacity */
+    int mma_off;       /* vs_cuda_set_mma(store, 0) */
+    uint32_t last_mma; /* groups of the last scan that ran the MMA scan */
 } cu_store;
 
 /* Copies bytes from host src to device dst on the stream, through the pinned ring when it fits (no
@@ -670,6 +674,7 @@ typedef struct cu_group {
     vs_cu_rows rows, sample_rows;
     uint64_t n_scan;
     uint32_t filter_all, tile_rows;
+    int mma; /* the MMA scan instead of tiles */
     size_t tile_off[VS_MAX_FIELDS];
     /* sorting is deferred until a result needs it: a sampled threshold needs none */
     int sort_pending;
@@ -868,6 +873,15 @@ static vs_err op_scan(void *ctx, int sample, const uint32_t *act, uint32_t n_act
         a.nv = G->nv[0];
         a.filter_all = G->filter_all;
         CU_TRY(vs_cu_launch_small(&a, 0, s->sm_count, s->stream), "scan kernel");
+    } else if (G->mma) {
+        vs_cu_mma_args a;
+        memset(&a, 0, sizeof a);
+        a.c = G->c;
+        a.f = G->fd[0];
+        a.rows = *rows;
+        a.qdata = G->d_qdata[0];
+        a.qvc = G->d_qvc[0];
+        CU_TRY(vs_cu_launch_mma_i8(&a, s->stream), "MMA scan kernel");
     } else {
         TRY(run_tiles(G, rows, st));
     }
@@ -1273,8 +1287,16 @@ static vs_err group_prepare(cu_group *G, const vs_slot_view *v, const uint8_t *a
     G->c.chunk_shift = s->chunk_shift;
     G->c.nq = nq;
 
+    /* the MMA scan: one i8 field, every query one term of one vector */
+    G->mma = g->path == VS_CU_PATH_TILE && G->nf == 1 && G->fd[0].storage == VS_STORAGE_I8 &&
+             !s->mma_off;
+    for (uint32_t i = 0; i < nq && G->mma; i++) {
+        const vs_scan_query *q = &b->queries[G->order[g->first + i]];
+        G->mma = q->n_terms == 1 && q->terms[0].n_vecs == 1;
+    }
+
     /* tile path buffers */
-    if (g->path == VS_CU_PATH_TILE) {
+    if (g->path == VS_CU_PATH_TILE && !G->mma) {
         size_t tb = 0;
         ensure_blas(s);
         G->tile_rows = vs_cu_tile_rows(g->nv_total, s->l2_bytes, s->chunk_rows);
@@ -1352,6 +1374,7 @@ static vs_err run_group(cu_store *s, const vs_slot_view *v, const vs_scan_batch 
     G.d_thr = s->thr.p;
     if ((err = group_prepare(&G, v, as_bitmap, plan, st)) != VS_OK)
         goto out;
+    s->last_mma += (uint32_t)G.mma;
     vs_cu_select_ops ops = {&G, op_scan, op_sort, op_set_thr, op_emit};
     err = vs_cu_select_run(&ops, g->n, G.k, G.n_scan, plan, budget, &stats, st);
     s->last.scans += stats.scans;
@@ -1378,6 +1401,7 @@ static vs_err cu_scan(void *store, const vs_slot_view *view, const vs_scan_batch
     vs_cu_group *groups = NULL;
     vs_err err;
     memset(&s->last, 0, sizeof s->last);
+    s->last_mma = 0;
     if (nq == 0)
         return VS_OK;
     TRY(use_device(s, st));
@@ -1534,6 +1558,10 @@ vs_err vs_cuda_fill_random(void *store, uint32_t field, uint32_t n_rows, uint64_
 }
 
 void vs_cuda_set_test_capacity(void *store, uint32_t cap) { ((cu_store *)store)->test_cap = cap; }
+
+void vs_cuda_set_mma(void *store, int on) { ((cu_store *)store)->mma_off = !on; }
+
+uint32_t vs_cuda_last_mma_groups(void *store) { return ((cu_store *)store)->last_mma; }
 
 void vs_cuda_last_stats(void *store, vs_cu_select_stats *out)
 {

@@ -32,6 +32,13 @@ vs_err vs_cuda_fill_random(void *store, uint32_t field, uint32_t n_rows, uint64_
  * path runs on small data. */
 void vs_cuda_set_test_capacity(void *store, uint32_t cap);
 
+/* Tests and the bench: on (the default) lets groups of one-vector queries over an i8 field that
+ * take the tile path run the MMA scan instead; off keeps them on cuBLAS tiles. */
+void vs_cuda_set_mma(void *store, int on);
+
+/* Groups of the store's last scan that ran the MMA scan. */
+uint32_t vs_cuda_last_mma_groups(void *store);
+
 /* Selection statistics of the store's last scan, summed over its groups. */
 void vs_cuda_last_stats(void *store, vs_cu_select_stats *out);
 

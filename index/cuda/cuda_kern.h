@@ -79,16 +79,18 @@ VS_HD void vs_cu_f16_split(float q, float s, uint16_t *hi, uint16_t *lo)
 /* ===== Combining terms ===== */
 
 typedef struct vs_cu_comb {
-    float num; /* SUM: sum of weight * term score */
-    float den; /* SUM: sum of weights of present terms */
-    float mx;  /* MAX: best weight * term score */
-    int any;   /* a term was present */
+    float num;   /* SUM: sum of weight * term score */
+    float den;   /* SUM: sum of weights of present terms */
+    float first; /* SUM: the first present term's score */
+    float mx;    /* MAX: best weight * term score */
+    int any;     /* present terms (capped at 2: one or more than one is what matters) */
 } vs_cu_comb;
 
 VS_HD void vs_cu_comb_init(vs_cu_comb *c)
 {
     c->num = 0.0f;
     c->den = 0.0f;
+    c->first = 0.0f;
     c->mx = -INFINITY;
     c->any = 0;
 }
@@ -97,6 +99,8 @@ VS_HD void vs_cu_comb_init(vs_cu_comb *c)
 VS_HD void vs_cu_comb_add(vs_cu_comb *c, uint32_t combine, float w, float s)
 {
     if (combine == 0u) {
+        if (!c->any)
+            c->first = s;
         c->num += w * s;
         c->den += w;
     } else {
@@ -104,13 +108,24 @@ VS_HD void vs_cu_comb_add(vs_cu_comb *c, uint32_t combine, float w, float s)
         if (!c->any || v > c->mx)
             c->mx = v;
     }
-    c->any = 1;
+    c->any = c->any ? 2 : 1;
 }
 
-/* The query's score; only meaningful when c->any. */
+/* The query's score; only meaningful when c->any. A SUM over one present term is that term's
+ * score exactly ((w s) / w could differ from s in its last bit), so one-term queries score the
+ * same whichever kernel runs them. */
 VS_HD float vs_cu_comb_final(const vs_cu_comb *c, uint32_t combine)
 {
-    return combine == 0u ? c->num / c->den : c->mx;
+    if (combine != 0u)
+        return c->mx;
+    return c->any == 1 ? c->first : c->num / c->den;
+}
+
+/* A query of one term: its combined score from the term's score s, as vs_cu_comb_* gives it
+ * (SUM: s; MAX: w s), without their bookkeeping. */
+VS_HD float vs_cu_single_term(uint32_t combine, float w, float s)
+{
+    return combine == 0u ? s : w * s;
 }
 
 /* ===== Ordering ===== */

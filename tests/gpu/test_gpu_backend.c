@@ -253,10 +253,12 @@ static uint64_t fx_id(const fx *x, uint32_t s) { return x->idc[s >> VIEW_SHIFT][
 
 /* ===== Queries ===== */
 
+#define QSET_MAX 320 /* queries a qset holds */
+
 typedef struct qset {
     vs_scan_batch b;
-    vs_scan_query q[128];
-    vs_scan_term t[128][4];
+    vs_scan_query q[QSET_MAX];
+    vs_scan_term t[QSET_MAX][4];
     float *f[VS_MAX_FIELDS];
     int8_t *c[VS_MAX_FIELDS];
     float *scale[VS_MAX_FIELDS], *sum[VS_MAX_FIELDS], *norm2[VS_MAX_FIELDS];
@@ -622,6 +624,8 @@ typedef struct spec {
     int ties, some_missing, two_terms;
     vs_combine combine;
     int filter; /* 0 none, 1 bitmap 30%, 2 list 1% shared, 3 list 40% (taken densely), 4 mixed */
+    int mma;    /* 1: the batch must take the MMA scan; its results must then equal the tile
+                   path's (cuBLAS or the dot kernel) exactly */
 } spec;
 
 /* Builds queries for spec over fixture x. */
@@ -629,6 +633,10 @@ static void build_queries(qset *q, const fx *x, const spec *sp, vs_rng *r, vs_sl
                           uint64_t **bm, uint32_t **lists)
 {
     memset(q, 0, sizeof *q);
+    if (sp->nq > QSET_MAX) {
+        fprintf(stderr, "a spec of %u queries: a qset holds %u\n", sp->nq, QSET_MAX);
+        abort();
+    }
     for (uint32_t f = 0; f < sp->n_fields; f++)
         qs_vectors(q, x, f, sp->nq * sp->vecs, r);
     const uint32_t lim = x->view.slot_limit, words = lim / 64 + 1;
@@ -705,6 +713,30 @@ static void run_spec(const spec *sp, uint64_t seed, const char *what)
      * buffer that overflowed costs a second pass, which random data should never need */
     vs_cu_select_stats ss;
     vs_cuda_last_stats(g.store, &ss);
+    if (sp->mma && go) {
+        vs_cand *to = NULL;
+        uint32_t *tn = NULL;
+        CHECKF(vs_cuda_last_mma_groups(g.store) > 0, "%s: the MMA scan did not run", what);
+        vs_cuda_set_mma(g.store, 0);
+        char w2[160];
+        snprintf(w2, sizeof w2, "%s [tiles]", what);
+        CHECK(scan_check(&g, &q.b, w2, &to, &tn) == 0);
+        CHECKF(vs_cuda_last_mma_groups(g.store) == 0, "%s: the MMA scan ran when off", what);
+        vs_cuda_set_mma(g.store, 1);
+        uint32_t kmax = 1;
+        for (uint32_t i = 0; i < q.b.n_queries; i++)
+            kmax = q.q[i].k > kmax ? q.q[i].k : kmax;
+        for (uint32_t i = 0; to && i < q.b.n_queries; i++) {
+            const vs_cand *x1 = go + (size_t)i * (kmax + 3), *x2 = to + (size_t)i * (kmax + 3);
+            int same = gn[i] == tn[i];
+            for (uint32_t j = 0; same && j < gn[i]; j++)
+                same = x1[j].slot == x2[j].slot && x1[j].id == x2[j].id &&
+                       memcmp(&x1[j].score, &x2[j].score, sizeof x1[j].score) == 0;
+            CHECKF(same, "%s: query %u differs between the MMA scan and tiles", what, i);
+        }
+        free(to);
+        free(tn);
+    }
     if (sp->force_cap)
         CHECKF(ss.overflows > 0, "%s: the forced capacity did not overflow", what);
     else
@@ -840,6 +872,51 @@ static void cases_filters(void)
             }
 }
 
+/* The MMA scan (one-vector queries over i8, batches past the fused kernel's 32): odd dims, row
+ * counts that are not multiples of its 128-row tiles, query counts that leave a partial 128-query
+ * chunk, every metric, filters dense and gathered, k to 10,000, sampled thresholds, ties and
+ * forced overflows, MAX with a weight (deleted rows and rows lacking the field: case_churn); equal
+ * to the reference, the CPU backend and the tile path. */
+static void cases_mma(void)
+{
+    static const uint32_t dims[] = {1, 7, 129};
+    char what[160];
+    uint64_t seed = 700;
+    for (size_t d = 0; d < 3; d++)
+        for (int m = 0; m < 3; m++) {
+            spec sp = one_field(VS_STORAGE_I8, (vs_metric)m, dims[d], 3001, m == 1 ? 130 : 40, 1,
+                                10);
+            sp.mma = 1;
+            snprintf(what, sizeof what, "mma i8 %s d=%u n=3001 nq=%u",
+                     m == 0 ? "ip" : m == 1 ? "cosine" : "l2", dims[d], sp.nq);
+            run_spec(&sp, seed++, what);
+        }
+    for (int f = 1; f <= 4; f++) {
+        /* mixed filters split the batch in groups by their rows: 60 leaves 48 in the dense one */
+        spec sp = one_field(VS_STORAGE_I8, VS_METRIC_IP, 40, 20011, f == 4 ? 60 : 37, 1, 50);
+        sp.filter = f;
+        sp.mma = 1;
+        snprintf(what, sizeof what, "mma i8 filter %d", f);
+        run_spec(&sp, seed++, what);
+    }
+    uint32_t ks[] = {1000, 10000};
+    for (int i = 0; i < 2; i++) {
+        spec sp = one_field(VS_STORAGE_I8, VS_METRIC_IP, 24, 70001, 33, 1, ks[i]);
+        sp.mma = 1;
+        snprintf(what, sizeof what, "mma i8 n=70001 k=%u (sampled)", ks[i]);
+        run_spec(&sp, seed++, what);
+    }
+    spec sp = one_field(VS_STORAGE_I8, VS_METRIC_IP, 9, 40001, 33, 1, 30);
+    sp.ties = 1;
+    sp.force_cap = 31;
+    sp.mma = 1;
+    run_spec(&sp, seed++, "mma i8 ties, forced overflow");
+    sp = one_field(VS_STORAGE_I8, VS_METRIC_L2, 16, 5001, 50, 1, 20);
+    sp.combine = VS_COMBINE_MAX;
+    sp.mma = 1;
+    run_spec(&sp, seed++, "mma i8 MAX with a weight");
+}
+
 static void cases_multi(void)
 {
     char what[160];
@@ -913,7 +990,8 @@ static void case_churn(vs_storage st_, uint64_t seed)
             uint32_t *lists[2];
             memset(&sp, 0, sizeof sp);
             sp.n_fields = 2;
-            sp.nq = 4;
+            sp.nq = op % 500 == 249 ? 40 : 4; /* now and then a batch for the tile path (and
+                                                  the MMA scan on i8 when one field is read) */
             sp.vecs = 1;
             sp.k = op % 500 == 499 ? 1000 : 10;
             sp.two_terms = 1;
@@ -922,7 +1000,7 @@ static void case_churn(vs_storage st_, uint64_t seed)
             build_queries(&q, &x, &sp, &r, sets, bm, lists);
             snprintf(what, sizeof what, "churn %s op %d", sname(st_), op);
             CHECK(scan_check(&x, &q.b, what, NULL, NULL) == 0);
-            /* and one field alone (the fused path) */
+            /* and one field alone (the fused path, or the MMA scan) */
             for (uint32_t i = 0; i < q.b.n_queries; i++)
                 q.q[i].n_terms = 1;
             CHECK(scan_check(&x, &q.b, what, NULL, NULL) == 0);
@@ -1146,8 +1224,18 @@ int main(void)
         sp.force_cap = 31;
         run_spec(&sp, 4, "quick i8 ties, forced overflow");
         case_churn(VS_STORAGE_F32, 4);
+        sp = one_field(VS_STORAGE_I8, VS_METRIC_L2, 129, 3001, 130, 1, 10);
+        sp.filter = 4;
+        sp.mma = 1;
+        run_spec(&sp, 5, "quick i8 MMA scan, mixed filters");
+        sp = one_field(VS_STORAGE_I8, VS_METRIC_IP, 9, 6001, 33, 1, 30);
+        sp.ties = 1;
+        sp.force_cap = 31;
+        sp.mma = 1;
+        run_spec(&sp, 6, "quick i8 MMA scan, ties, forced overflow");
         return vs_test_finish("test_gpu_backend");
     }
+    cases_mma();
     cases_shapes();
     cases_k();
     cases_filters();

@@ -26,6 +26,7 @@ if(CUDAToolkit_FOUND AND CMAKE_CXX_COMPILER)
     ${_cu}/cuda_backend.c ${_cu}/cuda_plan.c
     ${_cu}/emu/emu_runtime.cpp ${_cu}/emu/emu_scan.cpp ${_cu}/emu/emu_scan_f32.cpp
     ${_cu}/emu/emu_scan_f16.cpp ${_cu}/emu/emu_scan_i8.cpp ${_cu}/emu/emu_scan_b1.cpp
+    ${_cu}/emu/emu_scan_mma.cpp
     ${_cu}/emu/emu_select.cpp ${_cu}/emu/emu_util.cpp)
   # the directory's flags are the C compiler's: this target takes its own (and, running fibers,
   # no sanitizer instrumentation)

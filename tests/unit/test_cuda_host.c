@@ -255,6 +255,37 @@ static void test_arith(void)
         }
 }
 
+/* One-term queries: the MMA kernel's shortcut agrees with the combine functions, bit for bit. */
+static void test_single_term(void)
+{
+    vs_rng r;
+    vs_rng_seed(&r, 12);
+    static const float odd[] = {0.0f, -0.0f, 1e-40f, -1e-40f, 3e38f, -3e38f, INFINITY, -INFINITY};
+    for (int it = 0; it < 100000; it++) {
+        const uint32_t comb = (uint32_t)vs_rng_below(&r, 2);
+        float w = (float)(vs_rng_uniform(&r) * pow(10.0, (double)vs_rng_below(&r, 12) - 6.0));
+        float s = (float)(vs_rng_gauss(&r) * pow(10.0, (double)vs_rng_below(&r, 16) - 8.0));
+        if (it % 8 == 0)
+            w = odd[vs_rng_below(&r, 8)];
+        if (it % 8 == 1)
+            s = odd[vs_rng_below(&r, 8)];
+        vs_cu_comb c;
+        vs_cu_comb_init(&c);
+        vs_cu_comb_add(&c, comb, w, s);
+        const float a = vs_cu_canon(vs_cu_comb_final(&c, comb));
+        const float b = vs_cu_canon(vs_cu_single_term(comb, w, s));
+        CHECKF(vs_cu_score_key(a) == vs_cu_score_key(b), "comb %u w %g s %g: %g vs %g", comb, w,
+               s, a, b);
+        if (comb == 0 && !(s != s))
+            CHECK(vs_cu_score_key(b) == vs_cu_score_key(vs_cu_canon(s)));
+    }
+    vs_cu_comb c; /* two terms: the weighted mean */
+    vs_cu_comb_init(&c);
+    vs_cu_comb_add(&c, 0, 1.0f, 1.0f);
+    vs_cu_comb_add(&c, 0, 3.0f, 2.0f);
+    CHECK(vs_cu_comb_final(&c, 0) == 1.75f);
+}
+
 /* ===== Groups ===== */
 
 static void test_groups(void)
@@ -644,6 +675,7 @@ int main(void)
     test_layout();
     test_plans();
     test_arith();
+    test_single_term();
     test_groups();
     test_select();
     return vs_test_finish("test_cuda_host");

@@ -26,6 +26,7 @@
 #include <cstring>
 #include <functional>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "quant.h"
@@ -137,6 +138,99 @@ inline cudaError_t cudaOccupancyMaxActiveBlocksPerMultiprocessor(int *n, K, int,
     *n = 2;
     return cudaSuccess;
 }
+
+/* ===== WMMA (mma.h), as the MMA scan kernel uses it =====
+ * A fragment's element-to-lane layout is the hardware's secret, and kernels that only load, multiply
+ * and store fragments never see it, so here every lane's fragment holds the whole matrix: loads and
+ * stores are exact, and mma_sync computes the product once per warp (lane 0, into a scratch the
+ * warp shares) and hands it to all lanes. Each call is warp-collective, as on the device: all 32
+ * lanes must arrive (checked). */
+namespace nvcuda {
+namespace wmma {
+struct matrix_a {};
+struct matrix_b {};
+struct accumulator {};
+struct row_major {};
+struct col_major {};
+enum layout_t { mem_row_major, mem_col_major };
+
+template <class Use, int M, int N, int K, class T, class Layout = void> struct fragment;
+
+template <int M, int N, int K, class T, class L> struct fragment<matrix_a, M, N, K, T, L> {
+    T x[M * K]; /* [m][k] */
+};
+template <int M, int N, int K, class T, class L> struct fragment<matrix_b, M, N, K, T, L> {
+    T x[K * N]; /* [k][n] */
+};
+template <int M, int N, int K, class T> struct fragment<accumulator, M, N, K, T, void> {
+    T x[M * N]; /* [m][n] */
+};
+
+template <int M, int N, int K, class T>
+inline void fill_fragment(fragment<accumulator, M, N, K, T> &f, T v)
+{
+    vs_emu_syncwarp(0xffffffffu);
+    for (int i = 0; i < M * N; i++)
+        f.x[i] = v;
+}
+
+template <int M, int N, int K, class T, class L>
+inline void load_matrix_sync(fragment<matrix_a, M, N, K, T, L> &f, const T *p, unsigned ldm)
+{
+    vs_emu_syncwarp(0xffffffffu);
+    for (int m = 0; m < M; m++)
+        for (int k = 0; k < K; k++)
+            f.x[m * K + k] = std::is_same<L, row_major>::value ? p[(size_t)m * ldm + k]
+                                                               : p[(size_t)k * ldm + m];
+}
+
+template <int M, int N, int K, class T, class L>
+inline void load_matrix_sync(fragment<matrix_b, M, N, K, T, L> &f, const T *p, unsigned ldm)
+{
+    vs_emu_syncwarp(0xffffffffu);
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++)
+            f.x[k * N + n] = std::is_same<L, row_major>::value ? p[(size_t)k * ldm + n]
+                                                               : p[(size_t)n * ldm + k];
+}
+
+template <int M, int N, int K, class T>
+inline void store_matrix_sync(T *p, const fragment<accumulator, M, N, K, T> &f, unsigned ldm,
+                              layout_t layout)
+{
+    vs_emu_syncwarp(0xffffffffu);
+    for (int m = 0; m < M; m++)
+        for (int n = 0; n < N; n++)
+            p[layout == mem_row_major ? (size_t)m * ldm + n : (size_t)n * ldm + m] = f.x[m * N + n];
+    vs_emu_syncwarp(0xffffffffu);
+}
+
+/* The warp's scratch for one product (blocks run one at a time, so one per warp of a block). */
+int32_t *vs_emu_mma_scratch(size_t elems);
+
+template <int M, int N, int K, class TA, class LA, class TB, class LB, class TC>
+inline void mma_sync(fragment<accumulator, M, N, K, TC> &d, const fragment<matrix_a, M, N, K, TA, LA> &a,
+                     const fragment<matrix_b, M, N, K, TB, LB> &b,
+                     const fragment<accumulator, M, N, K, TC> &c)
+{
+    static_assert(sizeof(TC) == 4, "32-bit accumulators only");
+    TC *out = reinterpret_cast<TC *>(vs_emu_mma_scratch((size_t)M * N));
+    vs_emu_syncwarp(0xffffffffu);
+    if (vs_emu_lane() == 0)
+        for (int m = 0; m < M; m++)
+            for (int n = 0; n < N; n++) {
+                TC acc = c.x[m * N + n];
+                for (int k = 0; k < K; k++)
+                    acc += (TC)a.x[m * K + k] * (TC)b.x[k * N + n];
+                out[m * N + n] = acc;
+            }
+    vs_emu_syncwarp(0xffffffffu);
+    for (int i = 0; i < M * N; i++)
+        d.x[i] = out[i];
+    vs_emu_syncwarp(0xffffffffu);
+}
+} // namespace wmma
+} // namespace nvcuda
 
 /* ===== CUB's stable segmented sort, on the host ===== */
 

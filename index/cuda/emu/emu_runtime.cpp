@@ -176,6 +176,16 @@ void vs_emu_syncwarp(unsigned mask)
 
 void vs_emu_syncthreads() { wait(WAIT_BLOCK); }
 
+int32_t *nvcuda::wmma::vs_emu_mma_scratch(size_t elems)
+{
+    static std::vector<int32_t> scratch; /* 32 warps at most, blocks one at a time */
+    if (!E.in_kernel)
+        die("a warp-level matrix operation outside a kernel");
+    if (scratch.size() < 32 * elems)
+        scratch.resize(32 * elems);
+    return scratch.data() + (size_t)(E.cur >> 5) * elems;
+}
+
 void vs_emu_launch(dim3 grid, dim3 block, const std::function<void()> &body)
 {
     const int n = (int)(block.x * block.y * block.z);
