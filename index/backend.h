@@ -127,11 +127,16 @@ typedef struct vs_backend_ops {
 
     /* Bytes allocated for field f (codes and per-row constants, whole chunks). */
     size_t (*field_bytes)(void *store, uint32_t field);
+
+    /* (optional, device backends) The store's device memory and the device's, into *out. */
+    void (*device_memory)(void *store, vs_device_memory *out);
 } vs_backend_ops;
 
 extern const vs_backend_ops vs_cpu_backend;
 #ifdef VS_HAVE_CUDA
 extern const vs_backend_ops vs_cuda_backend;
+/* Free and total bytes of device ordinal; false when the runtime cannot say. */
+bool vs_cuda_memory_info(int ordinal, uint64_t *free_bytes, uint64_t *total_bytes);
 #endif
 
 #endif

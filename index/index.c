@@ -148,6 +148,28 @@ uint32_t vs_index_slot_limit(const vs_index *ix) { return ix->slot_limit; }
 const char *vs_index_backend_name(const vs_index *ix) { return ix->be->name; }
 const uint64_t *vs_index_live_words(const vs_index *ix) { return ix->live; }
 
+bool vs_index_device_memory(const vs_index *ix, vs_device_memory *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!ix->be->device_memory)
+        return false;
+    ix->be->device_memory(ix->store, out);
+    return true;
+}
+
+bool vs_device_memory_info(vs_device d, int ordinal, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+    *free_bytes = *total_bytes = 0;
+#ifdef VS_HAVE_CUDA
+    if (d == VS_DEVICE_CUDA)
+        return vs_cuda_memory_info(ordinal, free_bytes, total_bytes);
+#else
+    (void)ordinal;
+#endif
+    (void)d;
+    return false;
+}
+
 size_t vs_index_field_bytes(const vs_index *ix, uint32_t f)
 {
     if (f >= ix->n_fields)

@@ -1526,9 +1526,48 @@ static size_t cu_field_bytes(void *store, uint32_t field)
     return (size_t)s->n_chunks * s->chunk_rows * s->f[field].cl.stride;
 }
 
+bool vs_cuda_memory_info(int ordinal, uint64_t *free_bytes, uint64_t *total_bytes)
+{
+    size_t fr = 0, tot = 0;
+    int prev = -1;
+    *free_bytes = *total_bytes = 0;
+    if (cudaGetDevice(&prev) != cudaSuccess || cudaSetDevice(ordinal) != cudaSuccess) {
+        (void)cudaGetLastError();
+        return false;
+    }
+    const bool ok = cudaMemGetInfo(&fr, &tot) == cudaSuccess;
+    if (!ok)
+        (void)cudaGetLastError();
+    (void)cudaSetDevice(prev);
+    *free_bytes = fr;
+    *total_bytes = tot;
+    return ok;
+}
+
+/* vs_backend_ops.device_memory: what the store allocated (rows, ids, pointer arrays, bitmaps,
+ * scan buffers; cudaMalloc rounds each up a little further) and the device's free and total. */
+static void cu_device_memory(void *store, vs_device_memory *out)
+{
+    const cu_store *s = store;
+    const cu_buf *bufs[] = {&s->d_id_chunks, &s->stage,  &s->blob, &s->round,  &s->thr,
+                            &s->list,        &s->bitmaps, &s->cand, &s->cnt,   &s->tile,
+                            &s->gather,      &s->out,     &s->out_n, &s->key_id, &s->key_id_out,
+                            &s->key_s,       &s->key_s_out, &s->v0, &s->v1,    &s->v2,
+                            &s->beg,         &s->end,     &s->temp};
+    const uint64_t rows = (uint64_t)s->n_chunks * s->chunk_rows;
+    uint64_t held = rows * 8u + (uint64_t)s->words_cap * 8u; /* ids, the live bitmap */
+    for (uint32_t f = 0; f < s->n_fields; f++)
+        held += rows * s->f[f].cl.stride + s->f[f].d_chunks.cap + (uint64_t)s->words_cap * 8u;
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        held += bufs[i]->cap;
+    out->ordinal = s->dev;
+    out->held = held;
+    (void)vs_cuda_memory_info(s->dev, &out->free, &out->total);
+}
+
 const vs_backend_ops vs_cuda_backend = {
     "cuda",        cu_create,  cu_destroy,   cu_reserve,     cu_write_rows,
-    cu_slots_changed, cu_scan, cu_read_row, cu_field_bytes,
+    cu_slots_changed, cu_scan, cu_read_row, cu_field_bytes, cu_device_memory,
 };
 
 /* ===== Hooks for tests and benchmarks (cuda_bench.h) ===== */

@@ -427,6 +427,7 @@ vs_err vs_engine_describe(vs_engine *e, const char *name, vs_collection_info *ou
     out->count = atomic_load_explicit(&c->stat_count, memory_order_relaxed);
     for (uint32_t f = 0; f < c->n_fields; f++)
         out->field_bytes[f] = atomic_load_explicit(&c->stat_bytes[f], memory_order_relaxed);
+    out->device_bytes = atomic_load_explicit(&c->stat_device_bytes, memory_order_relaxed);
     vs_coll_unref(c);
     if (!out->attrs)
         return vs_status_set(st, VS_ERR_RESOURCE_EXHAUSTED, "out of memory");
@@ -845,6 +846,11 @@ void vs_engine_stats_get(vs_engine *e, vs_engine_stats *o)
     o->read_only = ws == VS_WSTATE_READ_ONLY;
     if (o->writes_stopped)
         snprintf(o->write_error, sizeof o->write_error, "%s", e->werr);
+    o->device_ordinal = -1;
+    if (e->opt.index.device != VS_DEVICE_CPU &&
+        vs_device_memory_info(e->opt.index.device, e->opt.index.device_ordinal, &o->device_free,
+                              &o->device_total))
+        o->device_ordinal = e->opt.index.device_ordinal;
 }
 
 /* The highest acknowledged seq. */

@@ -129,6 +129,7 @@ typedef struct vs_coll {
     bool dropped;               /* executor only: its DROP has been applied */
     _Atomic uint64_t stat_count;
     _Atomic uint64_t stat_bytes[VS_MAX_FIELDS];
+    _Atomic uint64_t stat_device_bytes; /* GPU memory the index holds */
 } vs_coll;
 
 /* Checks name against [A-Za-z0-9_-]{1,64}. */

@@ -115,6 +115,7 @@ typedef struct vs_collection_info {
     vs_attr_schema *attrs;
     uint64_t count;                       /* live items as of the last apply */
     uint64_t field_bytes[VS_MAX_FIELDS];  /* memory per vector field (vs_index_field_bytes) */
+    uint64_t device_bytes;                /* GPU memory its index holds (0 on the CPU backend) */
 } vs_collection_info;
 
 /* Fills *out with the collection's schema and sizes. NOT_FOUND when there is none. */
@@ -316,6 +317,8 @@ typedef struct vs_engine_stats {
     bool writes_stopped;          /* disk full / I/O error, or read-only */
     bool read_only;               /* after a failed fsync */
     char write_error[VS_STATUS_MSG_LEN];
+    int device_ordinal;           /* the GPU collections live on (cuda:N), -1 on the CPU */
+    uint64_t device_free, device_total; /* its memory, as the driver reports it */
 } vs_engine_stats;
 
 /* Fills *out; cheap, any thread. */

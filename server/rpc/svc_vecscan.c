@@ -1249,12 +1249,19 @@ static void collect(vs_metrics *m, void *ctx)
     G("vecscan_read_only", "1 after a failed fsync, until restart", s.read_only);
 #undef G
 #undef C
+    if (s.device_ordinal >= 0) { /* the GPU the collections live on */
+        char dev[24];
+        snprintf(dev, sizeof dev, "cuda:%d", s.device_ordinal);
+        vs_metrics_set(vs_metrics_child(vs_metrics_family(m, "vecscan_device_memory_free_bytes", "Free memory of the GPU, as its driver reports it", VS_METRICS_GAUGE, "device", NULL, 0), dev), (double)s.device_free);
+        vs_metrics_set(vs_metrics_child(vs_metrics_family(m, "vecscan_device_memory_total_bytes", "Memory of the GPU", VS_METRICS_GAUGE, "device", NULL, 0), dev), (double)s.device_total);
+    }
     char **names;
     size_t n;
     vs_status st;
     if (vs_engine_list(e, &names, &n, &st) != VS_OK) return;
     vs_metrics_fam *rows = vs_metrics_family(m, "vecscan_collection_rows", "Live items per collection", VS_METRICS_GAUGE, "collection", NULL, 0);
     vs_metrics_fam *bytes = vs_metrics_family(m, "vecscan_field_bytes", "Memory per vector field", VS_METRICS_GAUGE, "collection,field", NULL, 0);
+    vs_metrics_fam *dbytes = s.device_ordinal >= 0 ? vs_metrics_family(m, "vecscan_collection_device_bytes", "GPU memory per collection: rows, ids, bitmaps and scan buffers", VS_METRICS_GAUGE, "collection", NULL, 0) : NULL;
     for (size_t i = 0; i < n; i++) {
         vs_collection_info ci;
         memset(&ci, 0, sizeof ci);
@@ -1262,6 +1269,8 @@ static void collect(vs_metrics *m, void *ctx)
         vs_metrics_set(vs_metrics_child(rows, names[i]), (double)ci.count);
         for (uint32_t f = 0; f < ci.n_fields; f++)
             vs_metrics_set(vs_metrics_child(bytes, names[i], ci.fields[f].name), (double)ci.field_bytes[f]);
+        if (dbytes)
+            vs_metrics_set(vs_metrics_child(dbytes, names[i]), (double)ci.device_bytes);
         vs_collection_info_clear(&ci);
     }
     vs_engine_names_free(names, n);

@@ -1193,6 +1193,39 @@ static void case_oom(void)
     vs_cuda_backend.destroy(store);
 }
 
+/* Device memory as /metrics reports it: what a store holds grows with its rows, and the device's
+ * free memory falls by as much. */
+static void case_device_memory(void)
+{
+    vs_field_layout l[2] = {mk_layout(129, VS_METRIC_L2, VS_STORAGE_I8),
+                            mk_layout(7, VS_METRIC_IP, VS_STORAGE_F32)};
+    vs_index_options opt = {VS_DEVICE_CUDA, 0, 1024, 0};
+    void *store = NULL;
+    vs_status st;
+    vs_device_memory a, b;
+    uint64_t fr = 0, tot = 0;
+    CHECK(vs_cuda_memory_info(0, &fr, &tot) && tot > 0 && fr <= tot);
+    CHECK(vs_cuda_backend.device_memory != NULL);
+    CHECK(vs_cuda_backend.create(l, 2, &opt, &store, &st) == VS_OK);
+    if (!store)
+        return;
+    CHECK(vs_cuda_backend.reserve(store, 1000, &st) == VS_OK);
+    vs_cuda_backend.device_memory(store, &a);
+    const uint64_t stride = 144 + 16 + 32; /* i8 d=129: 144 code bytes + constants; f32 d=7: 32 */
+    CHECKF(a.ordinal == 0 && a.total == tot && a.free <= a.total && a.held <= a.total,
+           "ordinal %d held %llu free %llu total %llu", a.ordinal, (unsigned long long)a.held,
+           (unsigned long long)a.free, (unsigned long long)a.total);
+    CHECKF(a.held >= 1024 * stride, "held %llu for one chunk", (unsigned long long)a.held);
+    CHECK(vs_cuda_backend.reserve(store, 100000, &st) == VS_OK); /* 97 more chunks of 1024 */
+    vs_cuda_backend.device_memory(store, &b);
+    const uint64_t grown = 97ull * 1024 * (stride + 8);         /* rows and ids */
+    CHECKF(b.held >= a.held + grown, "held %llu -> %llu, grown by %llu", (unsigned long long)a.held,
+           (unsigned long long)b.held, (unsigned long long)grown);
+    CHECKF(b.free + grown * 9 / 10 <= a.free, "free %llu -> %llu after %llu more bytes",
+           (unsigned long long)a.free, (unsigned long long)b.free, (unsigned long long)grown);
+    vs_cuda_backend.destroy(store);
+}
+
 int main(void)
 {
     char why[160];
@@ -1210,6 +1243,7 @@ int main(void)
     fprintf(stderr, "test_gpu_backend on %s%s\n", why,
             cpu_ops() ? ", compared with the CPU backend" : "");
     case_empty();
+    case_device_memory();
     case_select_kernels(77);
     if (getenv("VS_GPU_TEST_QUICK")) { /* a short run, for compute-sanitizer */
         spec sp = one_field(VS_STORAGE_I8, VS_METRIC_IP, 129, 3001, 3, 1, 10);

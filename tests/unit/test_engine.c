@@ -169,7 +169,11 @@ static void test_basics(void)
     vs_collection_info info;
     CHECK(vs_engine_describe(e, "docs", &info, &st) == VS_OK);
     CHECK(info.count == 200 && info.n_fields == 1 && vs_attr_schema_count(info.attrs) == 2);
+    CHECK(info.field_bytes[0] > 0 && info.device_bytes == 0); /* the CPU backend: no GPU memory */
     vs_collection_info_clear(&info);
+    vs_engine_stats es;
+    vs_engine_stats_get(e, &es);
+    CHECK(es.device_ordinal == -1 && es.device_total == 0);
 
     /* filters and attributes in results */
     uint64_t last = vs_engine_last_acked_seq(e);
