@@ -74,17 +74,19 @@ struct vs_rpc_call {
     ProtobufCMessage *req;  /* unary: the decoded request */
 };
 
-enum { C_SEND, C_FINISH, C_RELEASE };
+/* C_REPLY is a unary call's whole answer, C_SEND then C_FINISH(OK) in one record: one allocation
+ * and one trip through the queue per call, and the message and the trailers leave in one pass. */
+enum { C_SEND, C_FINISH, C_RELEASE, C_REPLY };
 
 typedef struct completion {
     struct completion *next;
     vs_rpc_call *call;
     int kind;
-    uint8_t *data; /* C_SEND: the framed message */
-    size_t len;
-    int code;      /* C_FINISH */
-    char *msg;     /* C_FINISH: percent-encoded, or NULL */
-    uint32_t n;    /* C_RELEASE */
+    size_t len;      /* C_SEND, C_REPLY: bytes in data */
+    int code;        /* C_FINISH */
+    char *msg;       /* C_FINISH: plain text, or NULL */
+    uint32_t n;      /* C_RELEASE */
+    uint8_t data[];  /* C_SEND, C_REPLY: the framed message */
 } completion;
 
 struct stream {
@@ -123,6 +125,8 @@ struct conn {
     char peer[64];
     bool dead;
     bool greeted; /* a whole client preface arrived (the handshake timeout is off) */
+    bool dirty;   /* on the server's to-flush list */
+    conn *next_dirty;
     size_t received;
 };
 
@@ -143,6 +147,7 @@ struct vs_rpc_server {
     bool qsignalled;
     int efd;
     struct event *qev;
+    conn *dirty; /* connections with frames to send once the queue is drained (loop thread) */
     /* shutdown */
     bool shutting_down;
     struct event *grace_ev;
@@ -235,16 +240,27 @@ static void stream_maybe_credit(stream *st)
     }
 }
 
+/* Puts c on the list of connections flushed when the queue is drained. */
+static void conn_mark_dirty(conn *c)
+{
+    if (c->dirty) return;
+    c->dirty = true;
+    c->next_dirty = c->srv->dirty;
+    c->srv->dirty = c;
+}
+
 static void process(completion *cp)
 {
     vs_rpc_call *call = cp->call;
     stream *st = call->st;
     switch (cp->kind) {
     case C_SEND:
+    case C_REPLY:
         if (st && !st->local_done) {
             evbuffer_add(st->out, cp->data, cp->len);
             vs_metrics_add(vs_metrics_child(call->srv->m_msgs_out, call->me->label), 1);
-            stream_submit(st); /* headers go out with the first message */
+            if (cp->kind == C_REPLY) stream_finish(st, VS_GRPC_OK, NULL); /* submits the response too */
+            else stream_submit(st); /* headers go out with the first message */
         }
         break;
     case C_FINISH:
@@ -262,9 +278,8 @@ static void process(completion *cp)
         }
         break;
     }
-    if (st) conn_flush(st->c);
-    if (cp->kind == C_FINISH) call_unref(call);
-    free(cp->data);
+    if (st) conn_mark_dirty(st->c);
+    if (cp->kind == C_FINISH || cp->kind == C_REPLY) call_unref(call);
     free(cp->msg);
     free(cp);
 }
@@ -287,6 +302,14 @@ static void queue_cb(evutil_socket_t fd, short what, void *arg)
         process(list);
         list = n;
     }
+    /* One send pass per connection for everything drained: the answers of a whole executor batch
+     * leave in as few writes as the socket takes. */
+    while (s->dirty) {
+        conn *c = s->dirty;
+        s->dirty = c->next_dirty;
+        c->dirty = false;
+        conn_flush(c); /* may free c */
+    }
 }
 
 /* ===== Calls (any thread) ===== */
@@ -299,28 +322,31 @@ static void call_unref(vs_rpc_call *call)
     free(call);
 }
 
-bool vs_rpc_send(vs_rpc_call *call, const ProtobufCMessage *msg)
+/* A C_SEND or C_REPLY record holding msg framed (NULL when out of memory). */
+static completion *framed(vs_rpc_call *call, int kind, const ProtobufCMessage *msg)
 {
-    if (atomic_load(&call->cancelled)) return false;
     size_t n = protobuf_c_message_get_packed_size(msg);
-    completion *cp = calloc(1, sizeof *cp);
-    uint8_t *buf = malloc(n + 5);
-    if (!cp || !buf) {
-        free(cp);
-        free(buf);
-        atomic_store(&call->send_failed, true); /* the handler's finish turns into an error */
-        return false;
-    }
+    completion *cp = malloc(sizeof *cp + n + 5);
+    if (!cp) return NULL;
+    *cp = (completion){.call = call, .kind = kind, .len = n + 5};
+    uint8_t *buf = cp->data;
     buf[0] = 0;
     buf[1] = (uint8_t)(n >> 24);
     buf[2] = (uint8_t)(n >> 16);
     buf[3] = (uint8_t)(n >> 8);
     buf[4] = (uint8_t)n;
     protobuf_c_message_pack(msg, buf + 5);
-    cp->call = call;
-    cp->kind = C_SEND;
-    cp->data = buf;
-    cp->len = n + 5;
+    return cp;
+}
+
+bool vs_rpc_send(vs_rpc_call *call, const ProtobufCMessage *msg)
+{
+    if (atomic_load(&call->cancelled)) return false;
+    completion *cp = framed(call, C_SEND, msg);
+    if (!cp) {
+        atomic_store(&call->send_failed, true); /* the handler's finish turns into an error */
+        return false;
+    }
     enqueue(call->srv, cp);
     return true;
 }
@@ -358,6 +384,14 @@ void vs_rpc_finish(vs_rpc_call *call, vs_grpc_code code, const char *fmt, ...)
 
 void vs_rpc_reply(vs_rpc_call *call, const ProtobufCMessage *msg)
 {
+    completion *cp = NULL;
+    if (!atomic_load(&call->cancelled) && !atomic_load(&call->send_failed))
+        cp = framed(call, C_REPLY, msg);
+    if (cp) {
+        enqueue(call->srv, cp);
+        return;
+    }
+    /* Cancelled (the transport drops it anyway) or out of memory: the two steps, as before. */
     vs_rpc_send(call, msg);
     vs_rpc_finish(call, VS_GRPC_OK, NULL);
 }
@@ -810,6 +844,11 @@ static int stream_close_cb(nghttp2_session *h2, int32_t id, uint32_t err, void *
 static void conn_free(conn *c)
 {
     vs_rpc_server *s = c->srv;
+    if (c->dirty) {
+        conn **pp = &s->dirty;
+        while (*pp != c) pp = &(*pp)->next_dirty;
+        *pp = c->next_dirty;
+    }
     while (c->streams) stream_free(c->streams);
     if (c->prev) c->prev->next = c->next;
     else s->conns = c->next;

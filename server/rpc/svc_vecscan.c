@@ -43,7 +43,11 @@ static void *amalloc(arena *a, size_t n)
 {
     n = (n + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
     if (!a->head || a->head->cap - a->head->used < n) {
-        size_t cap = n > 65536 ? n : 65536;
+        /* A small first block: most calls (a Search and its answer) fit in it, and a 64 KiB block
+         * malloc'd and freed per call costs more than the call's protobuf work (each free of it
+         * consolidates the allocator's fast bins). */
+        size_t cap = a->head ? 65536 : 4096;
+        if (n > cap) cap = n;
         ablock *b = malloc(sizeof *b + cap);
         if (!b) {
             a->oom = true;
