@@ -295,6 +295,7 @@ struct vs_engine {
     vs_apply *a_head, *a_tail;
     vs_sreq *s_head, *s_tail;
     size_t s_queued;
+    size_t x_fire; /* a batch starts once this many searches are queued (0 = max_batch) */
     bool x_stop;
     pthread_t x_thread;
     bool x_started;

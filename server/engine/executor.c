@@ -7,8 +7,9 @@
  * the CPU backend spreads each search over its own worker threads inside the call.
  *
  * The loop:
- *   1. wait until there are committed mutations to apply, or a batch is ready (max_batch searches
- *      queued, or the oldest has waited max_wait_us), or a parked search's deadline is due;
+ *   1. wait until there are committed mutations to apply, or a batch is ready (as many searches
+ *      queued as the last batch answered, or max_batch, or the oldest has waited max_wait_us), or
+ *      a parked search's deadline is due;
  *   2. apply every committed mutation in seq order (runs of puts to one collection in one index
  *      call) and publish applied_seq;
  *   3. searches past their deadline are answered DEADLINE_EXCEEDED unscored; those whose min_seq
@@ -18,6 +19,13 @@
  *      carries the applied_seq the batch saw.
  * Applies always come before the batch that follows them, so a search submitted after an ack
  * with min_seq = its seq waits at most one loop.
+ *
+ * When a batch is ready. Callers mostly run a closed loop: each answer brings the next search back.
+ * So once as many searches are queued as the last batch answered, the wave is in and waiting longer
+ * only idles the executor (and, with one caller, adds max_wait_us to every call); the batch starts
+ * then. max_wait_us still bounds the wait when fewer come back, and the target follows: it is the
+ * size of the batch just run. While a batch runs, everything that arrives joins the next one (up to
+ * max_batch), so batches still grow with the load.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -143,13 +151,20 @@ vs_err vs_executor_submit(vs_engine *e, vs_sreq *r, vs_status *st)
                            "search queue full (%zu searches waiting); retry later", busy);
     if (!rc) {
         r->next = NULL;
+        bool first = !e->s_head;
         if (e->s_tail)
             e->s_tail->next = r;
         else
             e->s_head = r;
         e->s_tail = r;
         e->s_queued++;
-        pthread_cond_signal(&e->x_cv);
+        /* Wake the executor only when its wait changes: a first search arms the max_wait_us
+         * timer; the expected wave, a full batch or no wait at all ends it. The searches in
+         * between join the batch without a wake-up each (a futex wake and two context switches
+         * per call). */
+        if (first || e->s_queued == e->x_fire || e->s_queued == e->opt.max_batch ||
+            e->opt.max_wait_us == 0)
+            pthread_cond_signal(&e->x_cv);
     }
     pthread_mutex_unlock(&e->x_mu);
     return rc;
@@ -376,14 +391,16 @@ static void *executor_main(void *arg)
         x.fres[i] = vs_filter_result_create();
     vs_sreq *parked = NULL;
     uint64_t max_wait_ns = (uint64_t)e->opt.max_wait_us * 1000ull;
+    uint32_t fire_n = x.cap; /* the size of the last batch: the wave expected back */
     for (;;) {
         pthread_mutex_lock(&e->x_mu);
+        e->x_fire = fire_n;
         bool quit = false;
         for (;;) {
             uint64_t now = vs_now_ns();
             if (e->a_head)
                 break;
-            if (e->s_head && (e->s_queued >= x.cap || e->x_stop ||
+            if (e->s_head && (e->s_queued >= fire_n || e->x_stop ||
                               now >= e->s_head->enq_ns + max_wait_ns))
                 break;
             uint64_t wake = UINT64_MAX;
@@ -418,7 +435,7 @@ static void *executor_main(void *arg)
         uint32_t n_taken = 0;
         vs_sreq *taken = NULL;
         uint64_t now = vs_now_ns();
-        if (e->s_head && (e->s_queued >= x.cap || e->x_stop ||
+        if (e->s_head && (e->s_queued >= fire_n || e->x_stop ||
                           now >= e->s_head->enq_ns + max_wait_ns)) {
             taken = e->s_head;
             vs_sreq *t = taken;
@@ -480,6 +497,8 @@ static void *executor_main(void *arg)
         }
         if (n_ready && x.fres && ready)
             run_batch(e, &x, ready, n_ready, applied);
+        if (n_ready)
+            fire_n = n_ready;
     }
     while (parked) {
         vs_sreq *p = parked;
