@@ -679,6 +679,7 @@ typedef struct cu_group {
     /* sorting is deferred until a result needs it: a sampled threshold needs none */
     int sort_pending;
     uint32_t sort_n, sort_cap;
+    uint32_t sorted_upto; /* leading positions of each buffer in order (UINT32_MAX: all) */
     uint32_t max_held; /* largest min(cnt, cap) of the last main scan; UINT32_MAX unknown */
 } cu_group;
 
@@ -855,6 +856,7 @@ static vs_err op_scan(void *ctx, int sample, const uint32_t *act, uint32_t n_act
     TRY(round_upload(G, &d, st));
     CU_TRY(cudaMemsetAsync(s->cnt.p, 0, (size_t)n_act * 4, s->stream), "scan");
     G->sort_pending = 0;
+    G->sorted_upto = 0;
     G->max_held = UINT32_MAX;
     G->c.queries = d.queries;
     G->c.thr = sample ? G->d_thr_neutral : G->d_thr;
@@ -943,26 +945,35 @@ static vs_cu_sortbuf sortbuf_of(cu_store *s)
     return b;
 }
 
-/* Sorts the buffers the driver asked for, if that is still pending: one block each when every
- * buffer is known to be small, else CUB's segmented sorts. */
-static vs_err ensure_sorted(cu_group *G, vs_status *st)
+/* Puts at least the first need candidates of every buffer the driver asked to sort in order, if
+ * that is not done yet: one block each when every buffer is known to be small, one block each
+ * keeping the best need when few are needed (results and the ranks of overflows need only the
+ * first k), else CUB's segmented sorts. */
+static vs_err ensure_sorted(cu_group *G, uint32_t need, vs_status *st)
 {
     cu_store *s = G->s;
-    if (!G->sort_pending)
+    if (!G->sort_pending && G->sorted_upto >= need)
         return VS_OK;
     G->sort_pending = 0;
     G->c.cap = G->sort_cap;
     G->c.cand = s->cand.p;
     G->c.cnt = s->cnt.p;
-    if (G->max_held <= VS_CU_SMALL_SORT) {
+    if (G->max_held <= VS_CU_SMALL_SORT || need <= VS_CU_TOPK_SORT_MAX) {
         TRY(buf_need(&s->v2, (size_t)G->sort_n * G->sort_cap * 4, "sort values", st));
         vs_cu_sortbuf b = sortbuf_of(s);
-        CU_TRY(vs_cu_small_sort(&G->c, G->sort_n, &b, s->stream), "sort");
+        if (G->max_held <= VS_CU_SMALL_SORT) {
+            CU_TRY(vs_cu_small_sort(&G->c, G->sort_n, &b, s->stream), "sort");
+            G->sorted_upto = UINT32_MAX;
+        } else {
+            CU_TRY(vs_cu_topk_sort(&G->c, G->sort_n, need, &b, s->stream), "top-k sort");
+            G->sorted_upto = need;
+        }
         return VS_OK;
     }
     TRY(sort_buffers(s, G->sort_n, (size_t)G->sort_n * G->sort_cap, st));
     vs_cu_sortbuf b = sortbuf_of(s);
     CU_TRY(vs_cu_sort(&G->c, G->sort_n, &b, s->stream), "sort");
+    G->sorted_upto = UINT32_MAX;
     return VS_OK;
 }
 
@@ -976,6 +987,7 @@ static vs_err op_sort(void *ctx, const uint32_t *act, uint32_t n_act, uint32_t c
     G->sort_pending = 1;
     G->sort_n = n_act;
     G->sort_cap = cap;
+    G->sorted_upto = 0;
     return VS_OK;
 }
 
@@ -1002,7 +1014,11 @@ static vs_err op_set_thr(void *ctx, const uint32_t *act, uint32_t n_act, uint32_
         CU_TRY(vs_cu_launch_kth(&G->c, n_act, d.act, d.mode, d.rank, G->d_thr, s->stream),
                "set thresholds");
     else {
-        TRY(ensure_sorted(G, st));
+        uint32_t need = 1;
+        for (uint32_t i = 0; i < n_act; i++)
+            if (mode[i] == VS_CU_THR_RANK && rank[i] > need)
+                need = rank[i];
+        TRY(ensure_sorted(G, need, st));
         vs_cu_sortbuf b = sortbuf_of(s);
         CU_TRY(vs_cu_launch_set_thr(&G->c, &b, n_act, d.act, d.mode, d.rank, G->d_thr,
                                     s->stream), "set thresholds");
@@ -1018,11 +1034,13 @@ static vs_err op_emit(void *ctx, const uint32_t *act, uint32_t n_act, uint32_t c
     cu_store *s = G->s;
     round_ptrs h, d;
     round_layout(G->hround, G->nq, &h);
+    uint32_t need = 1;
     for (uint32_t i = 0; i < n_act; i++) {
         h.emit_k[i] = which[i] ? G->k[act[i]] : 0;
         h.dst[i] = G->order[G->g->first + act[i]];
+        need = h.emit_k[i] > need ? h.emit_k[i] : need;
     }
-    TRY(ensure_sorted(G, st));
+    TRY(ensure_sorted(G, need, st));
     TRY(round_upload(G, &d, st));
     vs_cu_sortbuf b = sortbuf_of(s);
     G->c.cap = cap;

@@ -19,7 +19,8 @@
  *                L2) -> scores, terms, SUM/MAX over present fields, masks, threshold, append.
  *   gather_rows  copies listed rows into a contiguous tile for cuBLAS (gather path).
  *   sort         orders each candidate buffer by (score desc, id asc): two stable segmented radix
- *                sorts (CUB), first by id, then by score.
+ *                sorts (CUB), first by id, then by score; a bitonic sort in one block per buffer
+ *                when buffers are small, or when only the first k <= 1024 are needed (top-k sort).
  *   set_thr, emit, scatter_rows, scatter_words, list_to_bitmap, fill_random: bookkeeping.
  */
 #ifndef VS_CUDA_KERNELS_H
@@ -191,6 +192,13 @@ cudaError_t vs_cu_launch_kth(const vs_cu_common *c, uint32_t n_act, const uint32
 #define VS_CU_SMALL_SORT 2048u
 cudaError_t vs_cu_small_sort(const vs_cu_common *c, uint32_t n_act, vs_cu_sortbuf *b,
                              cudaStream_t s);
+
+/* Only the first min(k, held) of the sort's result (b->v2), for buffers of any size and k up to
+ * VS_CU_TOPK_SORT_MAX: one block per buffer keeps the best k in shared memory while the rest of
+ * the buffer streams past. */
+#define VS_CU_TOPK_SORT_MAX 1024u
+cudaError_t vs_cu_topk_sort(const vs_cu_common *c, uint32_t n_act, uint32_t k, vs_cu_sortbuf *b,
+                            cudaStream_t s);
 
 /* For buffers p with emit_k[p] > 0: out[dst[p] * out_stride + i] for i < min(emit_k, held), and
  * out_n[dst[p]] = that count. */

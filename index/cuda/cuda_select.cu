@@ -178,31 +178,10 @@ __global__ void __launch_bounds__(256) kth_kernel(const vs_cu_common c, const ui
 
 /* One block per buffer of at most VS_CU_SMALL_SORT candidates: bitonic sort of (score, id, index)
  * in shared memory, padded to a power of two with entries that rank last. */
-__global__ void __launch_bounds__(256) small_sort_kernel(const vs_cu_common c, uint32_t *v2)
+/* Sorts s_s/s_id/s_x[0 .. N) best first (N a power of two, at most VS_CU_SMALL_SORT): a bitonic
+ * network, the whole block taking part. */
+__device__ void block_bitonic(float *s_s, uint64_t *s_id, uint32_t *s_x, uint32_t N)
 {
-    __shared__ float s_s[VS_CU_SMALL_SORT];
-    __shared__ uint64_t s_id[VS_CU_SMALL_SORT];
-    __shared__ uint32_t s_x[VS_CU_SMALL_SORT];
-    const uint32_t p = blockIdx.x, n = held(c, p);
-    const size_t base = (size_t)p * c.cap;
-    if (n > VS_CU_SMALL_SORT)
-        return; /* the caller's mistake (it checks): never past shared memory */
-    uint32_t N = 2;
-    while (N < n)
-        N <<= 1;
-    for (uint32_t i = threadIdx.x; i < N; i += blockDim.x) {
-        if (i < n) {
-            const vs_cu_cand_dev e = c.cand[base + i];
-            s_s[i] = e.s;
-            s_id[i] = slot_id(c, e.slot);
-            s_x[i] = (uint32_t)(base + i);
-        } else {
-            s_s[i] = 0.0f;
-            s_id[i] = 0;
-            s_x[i] = VS_CU_NONE;
-        }
-    }
-    __syncthreads();
     for (uint32_t k = 2; k <= N; k <<= 1)
         for (uint32_t j = k >> 1; j > 0; j >>= 1) {
             for (uint32_t i = threadIdx.x; i < N; i += blockDim.x) {
@@ -226,7 +205,73 @@ __global__ void __launch_bounds__(256) small_sort_kernel(const vs_cu_common c, u
             }
             __syncthreads();
         }
+}
+
+/* Loads candidates [from, from + count) of buffer p (those below n; padding past it) into the
+ * shared arrays at dst. */
+__device__ void load_cands(const vs_cu_common &c, size_t base, uint32_t n, uint32_t from,
+                           uint32_t count, float *s_s, uint64_t *s_id, uint32_t *s_x)
+{
+    for (uint32_t i = threadIdx.x; i < count; i += blockDim.x) {
+        const uint32_t at = from + i;
+        if (at < n) {
+            const vs_cu_cand_dev e = c.cand[base + at];
+            s_s[i] = e.s;
+            s_id[i] = slot_id(c, e.slot);
+            s_x[i] = (uint32_t)(base + at);
+        } else {
+            s_s[i] = 0.0f;
+            s_id[i] = 0;
+            s_x[i] = VS_CU_NONE;
+        }
+    }
+}
+
+__global__ void __launch_bounds__(256) small_sort_kernel(const vs_cu_common c, uint32_t *v2)
+{
+    __shared__ float s_s[VS_CU_SMALL_SORT];
+    __shared__ uint64_t s_id[VS_CU_SMALL_SORT];
+    __shared__ uint32_t s_x[VS_CU_SMALL_SORT];
+    const uint32_t p = blockIdx.x, n = held(c, p);
+    const size_t base = (size_t)p * c.cap;
+    if (n > VS_CU_SMALL_SORT)
+        return; /* the caller's mistake (it checks): never past shared memory */
+    uint32_t N = 2;
+    while (N < n)
+        N <<= 1;
+    load_cands(c, base, n, 0, N, s_s, s_id, s_x);
+    __syncthreads();
+    block_bitonic(s_s, s_id, s_x, N);
     for (uint32_t i = threadIdx.x; i < n; i += blockDim.x)
+        v2[base + i] = s_x[i];
+}
+
+/* One block per buffer, for buffers past VS_CU_SMALL_SORT when only the first k matter: the best
+ * K (k rounded up to a power of two) stay at the front of shared memory, and each round fills the
+ * rest with the next candidates and sorts all of it again, so a buffer of n costs about
+ * n / (VS_CU_SMALL_SORT - K) block sorts instead of a device-wide segmented sort. */
+__global__ void __launch_bounds__(256) topk_sort_kernel(const vs_cu_common c, uint32_t k,
+                                                        uint32_t *v2)
+{
+    __shared__ float s_s[VS_CU_SMALL_SORT];
+    __shared__ uint64_t s_id[VS_CU_SMALL_SORT];
+    __shared__ uint32_t s_x[VS_CU_SMALL_SORT];
+    const uint32_t p = blockIdx.x, n = held(c, p);
+    const size_t base = (size_t)p * c.cap;
+    uint32_t K = 1;
+    while (K < k)
+        K <<= 1;
+    if (K > VS_CU_TOPK_SORT_MAX)
+        return; /* the caller's mistake (it checks) */
+    load_cands(c, base, n, 0, VS_CU_SMALL_SORT, s_s, s_id, s_x);
+    __syncthreads();
+    block_bitonic(s_s, s_id, s_x, VS_CU_SMALL_SORT);
+    for (uint32_t next = VS_CU_SMALL_SORT; next < n; next += VS_CU_SMALL_SORT - K) {
+        load_cands(c, base, n, next, VS_CU_SMALL_SORT - K, s_s + K, s_id + K, s_x + K);
+        __syncthreads();
+        block_bitonic(s_s, s_id, s_x, VS_CU_SMALL_SORT);
+    }
+    for (uint32_t i = threadIdx.x; i < k && i < n; i += blockDim.x)
         v2[base + i] = s_x[i];
 }
 
@@ -324,6 +369,17 @@ extern "C" cudaError_t vs_cu_launch_kth(const vs_cu_common *c, uint32_t n_act,
     if (n_act == 0)
         return cudaSuccess;
     VS_LAUNCH(vs_cu::kth_kernel, n_act, 256, s, *c, act, mode, rank, thr);
+    return cudaGetLastError();
+}
+
+extern "C" cudaError_t vs_cu_topk_sort(const vs_cu_common *c, uint32_t n_act, uint32_t k,
+                                       vs_cu_sortbuf *b, cudaStream_t s)
+{
+    if (n_act == 0 || k == 0)
+        return cudaSuccess;
+    if (k > VS_CU_TOPK_SORT_MAX)
+        return cudaErrorInvalidValue;
+    VS_LAUNCH(vs_cu::topk_sort_kernel, n_act, 256, s, *c, k, b->v2);
     return cudaGetLastError();
 }
 

@@ -1110,9 +1110,18 @@ static void case_select_kernels(uint64_t seed)
     cudaMemcpy(tb, d_thr, sizeof tb, cudaMemcpyDeviceToHost);
     /* the block sort takes buffers of at most VS_CU_SMALL_SORT: all but the last */
     CHECK(vs_cu_small_sort(&c, NB - 1, &ss, 0) == cudaSuccess);
-    uint32_t *v2 = malloc(items * 4), *v2s = malloc(items * 4);
+    uint32_t *v2 = malloc(items * 4), *v2s = malloc(items * 4), *v2k[4];
     cudaMemcpy(v2, sb.v2, items * 4, cudaMemcpyDeviceToHost);
     cudaMemcpy(v2s, ss.v2, items * 4, cudaMemcpyDeviceToHost);
+    /* the top-k block sort, every buffer (the last past VS_CU_SMALL_SORT) */
+    static const uint32_t topk[4] = {1, 10, 1000, VS_CU_TOPK_SORT_MAX};
+    for (int t = 0; t < 4; t++) {
+        CHECK(vs_cu_topk_sort(&c, NB, topk[t], &ss, 0) == cudaSuccess);
+        v2k[t] = malloc(items * 4);
+        cudaMemcpy(v2k[t], ss.v2, items * 4, cudaMemcpyDeviceToHost);
+    }
+    CHECK(vs_cu_topk_sort(&c, NB, VS_CU_TOPK_SORT_MAX + 1, &ss, 0) == cudaErrorInvalidValue);
+    (void)cudaGetLastError();
     CHECK(cudaGetLastError() == cudaSuccess);
     sel_ids = ids;
     for (uint32_t p = 0; p < NB; p++) {
@@ -1125,6 +1134,10 @@ static void case_select_kernels(uint64_t seed)
             if (p < NB - 1)
                 CHECKF(cand[v2s[(size_t)p * CAP + i]].slot == sorted[i].slot,
                        "small sort buffer %u rank %u", p, i);
+            for (int t = 0; t < 4; t++)
+                if (i < topk[t])
+                    CHECKF(cand[v2k[t][(size_t)p * CAP + i]].slot == sorted[i].slot,
+                           "top-%u sort buffer %u rank %u", topk[t], p, i);
         }
         vs_cu_thr_dev want = init[q];
         if (mode[p] == VS_CU_THR_NEG_INF || (mode[p] == VS_CU_THR_RANK && rank[p] > held))
@@ -1145,6 +1158,8 @@ static void case_select_kernels(uint64_t seed)
     free(ids);
     free(v2);
     free(v2s);
+    for (int t = 0; t < 4; t++)
+        free(v2k[t]);
 }
 
 static void case_empty(void)
@@ -1267,6 +1282,8 @@ int main(void)
         sp.force_cap = 31;
         sp.mma = 1;
         run_spec(&sp, 6, "quick i8 MMA scan, ties, forced overflow");
+        sp = one_field(VS_STORAGE_F32, VS_METRIC_IP, 24, 12000, 2, 1, 1000);
+        run_spec(&sp, 7, "quick f32 k=1000 of 12000 buffered (the top-k block sort)");
         return vs_test_finish("test_gpu_backend");
     }
     cases_mma();
