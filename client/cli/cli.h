@@ -117,6 +117,12 @@ void cli_json_double(cli_json *j, double v);
 void cli_json_u64(cli_json *j, uint64_t v);
 void cli_json_i64(cli_json *j, int64_t v);
 void cli_json_bool(cli_json *j, bool v);
+/* A key and its value in one call. */
+void cli_json_kv_string(cli_json *j, const char *key, const char *s);
+void cli_json_kv_double(cli_json *j, const char *key, double v);
+void cli_json_kv_u64(cli_json *j, const char *key, uint64_t v);
+void cli_json_kv_i64(cli_json *j, const char *key, int64_t v);
+void cli_json_kv_bool(cli_json *j, const char *key, bool v);
 /* Formats v as cli_json_double would, into buf. */
 void cli_fmt_double(char *buf, size_t cap, double v);
 

@@ -149,35 +149,24 @@ int cmd_drop(int argc, char **argv, const cli_common *pre)
 static void json_info(cli_json *j, const Vecscan__V1__CollectionInfo *in)
 {
     cli_json_begin_object(j);
-    cli_json_key(j, "name");
-    cli_json_string(j, in->name);
-    cli_json_key(j, "rows");
-    cli_json_u64(j, in->rows);
-    cli_json_key(j, "bytes");
-    cli_json_u64(j, in->bytes);
-    cli_json_key(j, "applied_seq");
-    cli_json_u64(j, in->applied_seq);
+    cli_json_kv_string(j, "name", in->name);
+    cli_json_kv_u64(j, "rows", in->rows);
+    cli_json_kv_u64(j, "bytes", in->bytes);
+    cli_json_kv_u64(j, "applied_seq", in->applied_seq);
     cli_json_key(j, "vectors");
     cli_json_begin_array(j);
     for (size_t i = 0; in->schema && i < in->schema->n_vectors; i++) {
         const Vecscan__V1__VectorField *f = in->schema->vectors[i];
         cli_json_begin_object(j);
-        cli_json_key(j, "name");
-        cli_json_string(j, f->name);
-        cli_json_key(j, "dim");
-        cli_json_u64(j, f->dim);
-        cli_json_key(j, "metric");
-        cli_json_string(j, cli_metric_name(f->metric));
-        cli_json_key(j, "storage");
-        cli_json_string(j, cli_storage_name(f->storage));
-        cli_json_key(j, "rerank");
-        cli_json_bool(j, f->rerank);
+        cli_json_kv_string(j, "name", f->name);
+        cli_json_kv_u64(j, "dim", f->dim);
+        cli_json_kv_string(j, "metric", cli_metric_name(f->metric));
+        cli_json_kv_string(j, "storage", cli_storage_name(f->storage));
+        cli_json_kv_bool(j, "rerank", f->rerank);
         for (size_t k = 0; k < in->n_fields; k++)
             if (strcmp(in->fields[k]->name, f->name) == 0) {
-                cli_json_key(j, "rows");
-                cli_json_u64(j, in->fields[k]->rows);
-                cli_json_key(j, "bytes");
-                cli_json_u64(j, in->fields[k]->bytes);
+                cli_json_kv_u64(j, "rows", in->fields[k]->rows);
+                cli_json_kv_u64(j, "bytes", in->fields[k]->bytes);
             }
         cli_json_end_object(j);
     }
@@ -186,10 +175,8 @@ static void json_info(cli_json *j, const Vecscan__V1__CollectionInfo *in)
     cli_json_begin_array(j);
     for (size_t i = 0; in->schema && i < in->schema->n_attributes; i++) {
         cli_json_begin_object(j);
-        cli_json_key(j, "name");
-        cli_json_string(j, in->schema->attributes[i]->name);
-        cli_json_key(j, "type");
-        cli_json_string(j, in->schema->attributes[i]->type == VECSCAN__V1__ATTRIBUTE_TYPE__ATTRIBUTE_INT ? "int" : "tag");
+        cli_json_kv_string(j, "name", in->schema->attributes[i]->name);
+        cli_json_kv_string(j, "type", in->schema->attributes[i]->type == VECSCAN__V1__ATTRIBUTE_TYPE__ATTRIBUTE_INT ? "int" : "tag");
         cli_json_end_object(j);
     }
     cli_json_end_array(j);
@@ -306,16 +293,11 @@ int cmd_stats(int argc, char **argv, const cli_common *pre)
                 cli_json j;
                 cli_json_init(&j, stdout);
                 cli_json_begin_object(&j);
-                cli_json_key(&j, "device");
-                cli_json_string(&j, r->device);
-                cli_json_key(&j, "applied_seq");
-                cli_json_u64(&j, r->applied_seq);
-                cli_json_key(&j, "last_acked_seq");
-                cli_json_u64(&j, r->last_acked_seq);
-                cli_json_key(&j, "read_only");
-                cli_json_bool(&j, r->read_only);
-                cli_json_key(&j, "uptime_s");
-                cli_json_u64(&j, r->uptime_s);
+                cli_json_kv_string(&j, "device", r->device);
+                cli_json_kv_u64(&j, "applied_seq", r->applied_seq);
+                cli_json_kv_u64(&j, "last_acked_seq", r->last_acked_seq);
+                cli_json_kv_bool(&j, "read_only", r->read_only);
+                cli_json_kv_u64(&j, "uptime_s", r->uptime_s);
                 cli_json_key(&j, "collections");
                 cli_json_begin_array(&j);
                 for (size_t i = 0; i < r->n_collections; i++) json_info(&j, r->collections[i]);
@@ -360,6 +342,21 @@ static void item_attrs(cli_json *j, const Vecscan__V1__Item *it)
     }
 }
 
+/* The start that get and delete share: options, --collection and --ids required, the ids parsed,
+ * a connection. Returns 0 to go on, else what the command returns. */
+static int start_by_ids(cli_cmd *cmd, int argc, char **argv, const cli_common *pre,
+                        const char **coll, const char **ids_s, uint64_t **ids, size_t *n,
+                        vsc_conn **c)
+{
+    int rc = cli_start(cmd, argc, argv, pre);
+    if (rc == 0) rc = cli_require(cmd, *coll, "collection");
+    if (rc == 0) rc = cli_require(cmd, *ids_s, "ids");
+    if (rc == 0 && cli_parse_ids(*ids_s, ids, n) != 0)
+        rc = cli_fail(cmd->name, CLI_EXIT_USAGE, "--ids wants comma-separated non-negative integers, got '%s'", *ids_s);
+    if (rc == 0) rc = cli_connect(cmd, c);
+    return rc;
+}
+
 int cmd_get(int argc, char **argv, const cli_common *pre)
 {
     const char *coll = NULL, *ids_s = NULL;
@@ -373,15 +370,10 @@ int cmd_get(int argc, char **argv, const cli_common *pre)
     cli_cmd cmd = {"get", "--collection NAME --ids 1,2,3 [--vectors] [--json]",
                    "Fetches items by id: one line per item found (id, attributes), then the missing ids.",
                    opts, NOPTS(opts), {0}};
-    int rc = cli_start(&cmd, argc, argv, pre);
-    if (rc == 0) rc = cli_require(&cmd, coll, "collection");
-    if (rc == 0) rc = cli_require(&cmd, ids_s, "ids");
     uint64_t *ids = NULL;
     size_t n = 0;
-    if (rc == 0 && cli_parse_ids(ids_s, &ids, &n) != 0)
-        rc = cli_fail(cmd.name, CLI_EXIT_USAGE, "--ids wants comma-separated non-negative integers, got '%s'", ids_s);
     vsc_conn *c = NULL;
-    if (rc == 0) rc = cli_connect(&cmd, &c);
+    int rc = start_by_ids(&cmd, argc, argv, pre, &coll, &ids_s, &ids, &n, &c);
     if (rc == 0) {
         Vecscan__V1__GetRequest req = VECSCAN__V1__GET_REQUEST__INIT;
         req.collection = (char *)coll;
@@ -406,8 +398,7 @@ int cmd_get(int argc, char **argv, const cli_common *pre)
                 const Vecscan__V1__Item *it = r->items[i];
                 if (json) {
                     cli_json_begin_object(&j);
-                    cli_json_key(&j, "id");
-                    cli_json_u64(&j, it->id);
+                    cli_json_kv_u64(&j, "id", it->id);
                     cli_json_key(&j, "attributes");
                     cli_json_begin_object(&j);
                     item_attrs(jp, it);
@@ -446,8 +437,7 @@ int cmd_get(int argc, char **argv, const cli_common *pre)
                 cli_json_begin_array(&j);
                 for (size_t i = 0; i < r->n_missing; i++) cli_json_u64(&j, r->missing[i]);
                 cli_json_end_array(&j);
-                cli_json_key(&j, "applied_seq");
-                cli_json_u64(&j, r->applied_seq);
+                cli_json_kv_u64(&j, "applied_seq", r->applied_seq);
                 cli_json_end_object(&j);
             } else if (r->n_missing) {
                 printf("missing:");
@@ -472,15 +462,10 @@ int cmd_delete(int argc, char **argv, const cli_common *pre)
                       {"json", CLI_FLAG, &json, NULL, "print one JSON object"}};
     cli_cmd cmd = {"delete", "--collection NAME --ids 1,2,3 [--json]",
                    "Deletes items by id and says which were absent.", opts, NOPTS(opts), {0}};
-    int rc = cli_start(&cmd, argc, argv, pre);
-    if (rc == 0) rc = cli_require(&cmd, coll, "collection");
-    if (rc == 0) rc = cli_require(&cmd, ids_s, "ids");
     uint64_t *ids = NULL;
     size_t n = 0;
-    if (rc == 0 && cli_parse_ids(ids_s, &ids, &n) != 0)
-        rc = cli_fail(cmd.name, CLI_EXIT_USAGE, "--ids wants comma-separated non-negative integers, got '%s'", ids_s);
     vsc_conn *c = NULL;
-    if (rc == 0) rc = cli_connect(&cmd, &c);
+    int rc = start_by_ids(&cmd, argc, argv, pre, &coll, &ids_s, &ids, &n, &c);
     if (rc == 0) {
         Vecscan__V1__DeleteRequest req = VECSCAN__V1__DELETE_REQUEST__INIT;
         req.collection = (char *)coll;
@@ -495,14 +480,12 @@ int cmd_delete(int argc, char **argv, const cli_common *pre)
                 cli_json j;
                 cli_json_init(&j, stdout);
                 cli_json_begin_object(&j);
-                cli_json_key(&j, "deleted");
-                cli_json_u64(&j, n - r->n_missing);
+                cli_json_kv_u64(&j, "deleted", n - r->n_missing);
                 cli_json_key(&j, "missing");
                 cli_json_begin_array(&j);
                 for (size_t i = 0; i < r->n_missing; i++) cli_json_u64(&j, r->missing[i]);
                 cli_json_end_array(&j);
-                cli_json_key(&j, "seq");
-                cli_json_u64(&j, r->seq);
+                cli_json_kv_u64(&j, "seq", r->seq);
                 cli_json_end_object(&j);
             } else {
                 printf("deleted %zu of %zu ids (seq %" PRIu64 ")", n - r->n_missing, n, r->seq);

@@ -321,20 +321,14 @@ int cmd_eval(int argc, char **argv, const cli_common *pre)
             for (int i = 0; i < nks; i++) {
                 char kb[16];
                 snprintf(kb, sizeof kb, "%u", ks[i]);
-                cli_json_key(&j, kb);
-                cli_json_double(&j, recall[i]);
+                cli_json_kv_double(&j, kb, recall[i]);
             }
             cli_json_end_object(&j);
-            cli_json_key(&j, "qps");
-            cli_json_double(&j, qps);
-            cli_json_key(&j, "p50_ms");
-            cli_json_double(&j, p50);
-            cli_json_key(&j, "p95_ms");
-            cli_json_double(&j, p95);
-            cli_json_key(&j, "p99_ms");
-            cli_json_double(&j, p99);
-            cli_json_key(&j, "queries");
-            cli_json_u64(&j, nq);
+            cli_json_kv_double(&j, "qps", qps);
+            cli_json_kv_double(&j, "p50_ms", p50);
+            cli_json_kv_double(&j, "p95_ms", p95);
+            cli_json_kv_double(&j, "p99_ms", p99);
+            cli_json_kv_u64(&j, "queries", nq);
             cli_json_end_object(&j);
         } else {
             printf("collection  %s (%s, %s, %s%s)\n", coll, f->name, cli_metric_name(f->metric),

@@ -372,14 +372,10 @@ int cmd_load(int argc, char **argv, const cli_common *pre)
             cli_json j;
             cli_json_init(&j, stdout);
             cli_json_begin_object(&j);
-            cli_json_key(&j, "rows");
-            cli_json_u64(&j, ls.sent);
-            cli_json_key(&j, "last_seq");
-            cli_json_u64(&j, ls.last_seq);
-            cli_json_key(&j, "seconds");
-            cli_json_double(&j, el);
-            cli_json_key(&j, "rows_per_s");
-            cli_json_double(&j, el > 0 ? (double)ls.sent / el : 0);
+            cli_json_kv_u64(&j, "rows", ls.sent);
+            cli_json_kv_u64(&j, "last_seq", ls.last_seq);
+            cli_json_kv_double(&j, "seconds", el);
+            cli_json_kv_double(&j, "rows_per_s", el > 0 ? (double)ls.sent / el : 0);
             cli_json_end_object(&j);
         } else {
             printf("loaded %" PRIu64 " rows into %s in %.2f s (%.0f rows/s); last acked seq %" PRIu64 "\n", ls.sent, coll,

@@ -110,24 +110,15 @@ int cmd_loadtest(int argc, char **argv, const cli_common *pre)
             cli_json j;
             cli_json_init(&j, stdout);
             cli_json_begin_object(&j);
-            cli_json_key(&j, "requests");
-            cli_json_u64(&j, run.calls);
-            cli_json_key(&j, "ok");
-            cli_json_u64(&j, run.codes[VSC_OK]);
-            cli_json_key(&j, "duration_s");
-            cli_json_double(&j, run.elapsed_s);
-            cli_json_key(&j, "qps");
-            cli_json_double(&j, qps);
-            cli_json_key(&j, "queries_per_s");
-            cli_json_double(&j, qps * (double)batch);
-            cli_json_key(&j, "p50_ms");
-            cli_json_double(&j, p50);
-            cli_json_key(&j, "p95_ms");
-            cli_json_double(&j, p95);
-            cli_json_key(&j, "p99_ms");
-            cli_json_double(&j, p99);
-            cli_json_key(&j, "max_ms");
-            cli_json_double(&j, mx);
+            cli_json_kv_u64(&j, "requests", run.calls);
+            cli_json_kv_u64(&j, "ok", run.codes[VSC_OK]);
+            cli_json_kv_double(&j, "duration_s", run.elapsed_s);
+            cli_json_kv_double(&j, "qps", qps);
+            cli_json_kv_double(&j, "queries_per_s", qps * (double)batch);
+            cli_json_kv_double(&j, "p50_ms", p50);
+            cli_json_kv_double(&j, "p95_ms", p95);
+            cli_json_kv_double(&j, "p99_ms", p99);
+            cli_json_kv_double(&j, "max_ms", mx);
             cli_json_key(&j, "codes");
             cli_json_begin_object(&j);
             for (int i = 0; i < VSC_N_CODES; i++)
@@ -136,10 +127,8 @@ int cmd_loadtest(int argc, char **argv, const cli_common *pre)
                     cli_json_u64(&j, run.codes[i]);
                 }
             cli_json_end_object(&j);
-            cli_json_key(&j, "connections");
-            cli_json_u64(&j, connections);
-            cli_json_key(&j, "concurrency");
-            cli_json_u64(&j, concurrency);
+            cli_json_kv_u64(&j, "connections", connections);
+            cli_json_kv_u64(&j, "concurrency", concurrency);
             cli_json_end_object(&j);
         } else {
             printf("requests    %" PRIu64 " in %.2f s\n", run.calls, run.elapsed_s);

@@ -19,8 +19,7 @@ static void print_result(cli_json *j, uint64_t qi, const Vecscan__V1__SearchResu
 {
     if (j) {
         cli_json_begin_object(j);
-        cli_json_key(j, "query");
-        cli_json_u64(j, qi);
+        cli_json_kv_u64(j, "query", qi);
         cli_json_key(j, "hits");
         cli_json_begin_array(j);
     }
@@ -28,10 +27,8 @@ static void print_result(cli_json *j, uint64_t qi, const Vecscan__V1__SearchResu
         const Vecscan__V1__Hit *hit = res->hits[h];
         if (j) {
             cli_json_begin_object(j);
-            cli_json_key(j, "id");
-            cli_json_u64(j, hit->id);
-            cli_json_key(j, "score");
-            cli_json_double(j, hit->score);
+            cli_json_kv_u64(j, "id", hit->id);
+            cli_json_kv_double(j, "score", hit->score);
             if (hit->n_attributes) {
                 cli_json_key(j, "attributes");
                 cli_json_begin_object(j);
@@ -190,8 +187,7 @@ int cmd_search(int argc, char **argv, const cli_common *pre)
                 print_result(jp, 0, r->result);
                 if (json) {
                     cli_json_end_array(&j);
-                    cli_json_key(&j, "applied_seq");
-                    cli_json_u64(&j, r->applied_seq);
+                    cli_json_kv_u64(&j, "applied_seq", r->applied_seq);
                     cli_json_end_object(&j);
                 }
                 vsc_free(r);
@@ -250,8 +246,7 @@ int cmd_search(int argc, char **argv, const cli_common *pre)
         if (jf) {
             if (rc == 0) {
                 cli_json_end_array(&j);
-                cli_json_key(&j, "applied_seq");
-                cli_json_u64(&j, applied);
+                cli_json_kv_u64(&j, "applied_seq", applied);
                 cli_json_end_object(&j);
             }
             fclose(jf);

@@ -460,6 +460,36 @@ void cli_json_bool(cli_json *j, bool v)
     fputs(v ? "true" : "false", j->f);
 }
 
+void cli_json_kv_string(cli_json *j, const char *key, const char *s)
+{
+    cli_json_key(j, key);
+    cli_json_string(j, s);
+}
+
+void cli_json_kv_double(cli_json *j, const char *key, double v)
+{
+    cli_json_key(j, key);
+    cli_json_double(j, v);
+}
+
+void cli_json_kv_u64(cli_json *j, const char *key, uint64_t v)
+{
+    cli_json_key(j, key);
+    cli_json_u64(j, v);
+}
+
+void cli_json_kv_i64(cli_json *j, const char *key, int64_t v)
+{
+    cli_json_key(j, key);
+    cli_json_i64(j, v);
+}
+
+void cli_json_kv_bool(cli_json *j, const char *key, bool v)
+{
+    cli_json_key(j, key);
+    cli_json_bool(j, v);
+}
+
 /* ===== Latency ===== */
 
 int cli_lat_add(cli_lat *l, double ms)
