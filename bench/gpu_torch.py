@@ -40,6 +40,8 @@ def main():
         print(json.dumps({"skip": "no CUDA device"}))
         return
     dev = torch.device("cuda")
+    print(json.dumps({"torch": torch.__version__, "cuda": torch.version.cuda,
+                      "device": torch.cuda.get_device_name(0)}), flush=True)
     g = torch.Generator(device=dev).manual_seed(1)
     x = torch.empty(a.rows, 128, device=dev, dtype=torch.float16).uniform_(-1, 1, generator=g)
     mask = torch.rand(a.rows, device=dev, generator=g) < 0.01
