@@ -121,6 +121,7 @@ rows = [("copy bandwidth GB/s (r+w)", s.get("copy_gbps")),
         ("i8 batch 1024 k=10 ms", s.get("i8_b1024_ms")),
         ("i8 batch 1024 k=10 tiles ms", s.get("i8_b1024_tiles_ms")),
         ("f16 batch 1024 k=10 ms", s.get("f16_b1024_ms")),
+        ("f16 batch 1024 k=10 tiles ms", s.get("f16_b1024_tiles_ms")),
         ("i8 batch 1 1% list ms", s.get("i8_b1_list1_ms"))]
 for (b, k, flt), ms in sorted(t.items()):
     rows.append(("torch f16 batch %d k=%d %s ms" % (b, k, flt), ms))

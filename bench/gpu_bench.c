@@ -16,15 +16,16 @@
  *   f16 batch 1: floor 15.5M x 260 B = 4.0 GB -> 0.94 ms; reads 272 B a row: predicted ~1.05 ms.
  *   batch 16 (fused, 16 query vectors from registers): i8 dp4a ~8 cycles a row over 132 SMs
  *       (~0.47 ms) under the memory time: ~0.6-0.7 ms; f16 FMA ~16 cycles a row: ~1.0-1.2 ms.
- *   batch 256 / 1024, f16 (tiles: cuBLAS then the combine kernel, ~4096 rows a tile at 1024 so
- *       the scores stay in L2): GEMM ~4-6 ms at 1024, combine ~4 us a tile, but ~7,600 launches
- *       whose host cost (~4 us each) dominates: predicted 25-40 ms at 1024. PyTorch fp16 matmul
- *       (~6 ms) + writing 32 GB of scores + topk over them: ~30-50 ms. So ~1-1.5x.
- *   batch 256 / 1024, i8 (the MMA scan: one launch, WMMA int8 products, scores never leave the
- *       SM): 15.9 G (row, query) scores at ~10 instructions each over 132 SMs x 128 lanes x
- *       1.8 GHz ~5 ms, the products ~2-4 ms under mma.sync, rows reread from L2 by the 8 query
- *       chunks (~17 GB) ~2 ms, overlapping: predicted 6-12 ms at 1024, 3-5x PyTorch. The same
- *       batches also run on the tile path ("tiles" rows) for the comparison.
+ *   batch 256 / 1024 on the tile path (cuBLAS then the combine kernel, ~4096 rows a tile at
+ *       1024 so the scores stay in L2): GEMM ~4-6 ms at 1024, combine ~4 us a tile, but ~7,600
+ *       launches whose host cost (~4 us each) dominates: predicted 25-40 ms at 1024. PyTorch fp16
+ *       matmul (~6 ms) + writing 32 GB of scores + topk over them: ~30-50 ms. So ~1-1.5x.
+ *   batch 256 / 1024 on the MMA scan (one launch, WMMA products, scores never leave the SM):
+ *       15.9 G (row, query) scores at ~10 instructions each over 132 SMs x 128 lanes x 1.8 GHz
+ *       ~5 ms, the products ~2-4 ms for i8 under mma.sync (twice the f16 ones: hi and lo halves,
+ *       ~8 TFLOP at ~400-600 TFLOP/s, ~15-20 ms), rows reread from L2 by the 8 query chunks
+ *       (~17 GB i8, ~33 GB f16) ~2-4 ms, overlapping: predicted 6-12 ms i8 (3-5x PyTorch) and
+ *       15-25 ms f16 (1.5-2.5x) at 1024. Both also run on the tile path ("tiles" rows).
  *   1% list filter, batch 1: 155K gathered rows (22 MB, random 144-byte rows) ~10-15 us plus the
  *       fixed costs: ~0.06-0.08 ms, 0.1-0.13x the unfiltered query.
  *   k = 10,000: ~24k candidates per query above the sampled threshold, sorted by CUB (past 2,048):
@@ -246,7 +247,7 @@ int main(int argc, char **argv)
         const vs_slotset *a;
         const char *filter;
         double pass;
-        int tiles; /* i8: the tile path instead of the MMA scan */
+        int tiles; /* the tile path instead of the MMA scan */
     } cfgs[64];
     int nc = 0;
     for (uint32_t f = 0; f < 2; f++) {
@@ -267,8 +268,8 @@ int main(int argc, char **argv)
         if (!quick)
             cfgs[nc++] = (struct cfg){f, 1024, 10000, NULL, "100%", 1.0, 0};
     }
-    cfgs[nc++] = (struct cfg){1, 256, 10, NULL, "100%", 1.0, 1};
-    cfgs[nc++] = (struct cfg){1, 1024, 10, NULL, "100%", 1.0, 1};
+    for (uint32_t f = 0; f < 2; f++) /* the same batches on the tile path */
+        cfgs[nc++] = (struct cfg){f, 1024, 10, NULL, "100%", 1.0, 1};
     /* the read floor's bytes a row: f16 codes + its scale; i8 codes + middle, scale, norm2 */
     const double row_bytes[2] = {DIM * 2.0 + 4.0, DIM + 12.0};
     const char *sn[2] = {"f16", "i8"};
@@ -303,10 +304,10 @@ int main(int argc, char **argv)
     printf("\nSUMMARY {\"device\": \"%s\", \"rows\": %u, \"copy_gbps\": %.1f, "
            "\"i8_b1_ms\": %.4f, \"i8_floor_ms\": %.4f, \"f16_b1_ms\": %.4f, "
            "\"f16_floor_ms\": %.4f, \"i8_b1024_ms\": %.3f, \"i8_b1024_tiles_ms\": %.3f, "
-           "\"f16_b1024_ms\": %.3f, "
+           "\"f16_b1024_ms\": %.3f, \"f16_b1024_tiles_ms\": %.3f, "
            "\"i8_b1_list1_ms\": %.4f, \"f16_b1_list1_ms\": %.4f, \"ok\": %s}\n",
            name, rows, bw / 1e9, res[1][0][0], floor_i8, res[0][0][0],
-           (double)rows * row_bytes[0] / bw * 1e3, res[1][3][0], res[1][3][2], res[0][3][0], res[1][0][1],
+           (double)rows * row_bytes[0] / bw * 1e3, res[1][3][0], res[1][3][2], res[0][3][0], res[0][3][2], res[1][0][1],
            res[0][0][1], bad ? "false" : "true");
     vs_cuda_backend.destroy(c.store);
     return bad ? 1 : 0;

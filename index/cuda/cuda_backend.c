@@ -20,7 +20,7 @@
  * slot list) and the same fields. For each group, the selection driver (vs_cu_select_run) asks for
  * scans, sorts, thresholds and results; this file implements those operations on the device:
  *  - small groups (one field, <= 32 query vectors) run the fused kernel: one pass over the rows;
- *  - larger groups of one-vector queries over an i8 field run the MMA scan: int8 tensor-core
+ *  - larger groups of one-vector queries over an i8 or f16 field run the MMA scan: tensor-core
  *    products with the scoring, threshold and append in the same kernel, one launch;
  *  - other larger ones run tiles: per field a cuBLAS GEMM (f32 via sgemm, f16 with f32 accumulation,
  *    i8 x i8 -> i32) writes raw dots of a tile sized for L2, then the combine kernel applies the
@@ -881,9 +881,14 @@ static vs_err op_scan(void *ctx, int sample, const uint32_t *act, uint32_t n_act
         a.c = G->c;
         a.f = G->fd[0];
         a.rows = *rows;
-        a.qdata = G->d_qdata[0];
         a.qvc = G->d_qvc[0];
-        CU_TRY(vs_cu_launch_mma_i8(&a, s->stream), "MMA scan kernel");
+        if (G->fd[0].storage == VS_STORAGE_F16) { /* hi halves, then lo halves, nv apart */
+            a.qdata = (const uint8_t *)G->d_qhalf[0];
+            a.qlo = a.qdata + (size_t)G->nv[0] * G->fd[0].code_pad;
+        } else {
+            a.qdata = G->d_qdata[0];
+        }
+        CU_TRY(vs_cu_launch_mma(&a, s->stream), "MMA scan kernel");
     } else {
         TRY(run_tiles(G, rows, st));
     }
@@ -1305,8 +1310,9 @@ static vs_err group_prepare(cu_group *G, const vs_slot_view *v, const uint8_t *a
     G->c.chunk_shift = s->chunk_shift;
     G->c.nq = nq;
 
-    /* the MMA scan: one i8 field, every query one term of one vector */
-    G->mma = g->path == VS_CU_PATH_TILE && G->nf == 1 && G->fd[0].storage == VS_STORAGE_I8 &&
+    /* the MMA scan: one i8 or f16 field, every query one term of one vector */
+    G->mma = g->path == VS_CU_PATH_TILE && G->nf == 1 &&
+             (G->fd[0].storage == VS_STORAGE_I8 || G->fd[0].storage == VS_STORAGE_F16) &&
              !s->mma_off;
     for (uint32_t i = 0; i < nq && G->mma; i++) {
         const vs_scan_query *q = &b->queries[G->order[g->first + i]];

@@ -11,7 +11,7 @@
  *                (score, id) threshold to its candidate buffer. In dot mode it instead writes the
  *                raw dots of a tile for the combine kernel (b1 on the tile path, or when cuBLAS
  *                refuses a shape).
- *   scan_mma     large batches of one-vector queries on an i8 field: tensor-core int8 products
+ *   scan_mma     large batches of one-vector queries on an i8 or f16 field: tensor-core products
  *                (WMMA) of 128 rows x 128 queries at a time, each product turned into a score,
  *                tested against the query's threshold and appended in the same kernel, so raw
  *                dots never leave the SM (the tile path writes and rereads them through L2).
@@ -134,14 +134,16 @@ cudaError_t vs_cu_launch_small(const vs_cu_small_args *a, int dots, int sm_count
 
 cudaError_t vs_cu_launch_combine(const vs_cu_combine_args *a, cudaStream_t s);
 
-/* The MMA scan: every query of c has exactly one term with one vector of field f (an i8 field):
- * query q scores vector c.terms[c.queries[q].term_first].qv_first of qdata (nv x code_pad bytes,
- * zero-padded) with constants qvc. */
+/* The MMA scan: every query of c has exactly one term with one vector of field f (i8 or f16):
+ * query q scores vector v = c.terms[c.queries[q].term_first].qv_first with constants qvc[v]. Its
+ * codes are at qdata + v * code_pad (i8: the codes; f16: the hi halves of cuda_kern.h's split,
+ * zero-padded), and for f16 the lo halves at qlo + v * code_pad. */
 typedef struct vs_cu_mma_args {
     vs_cu_common c;
     vs_cu_fdev f;
     vs_cu_rows rows;
     const uint8_t *qdata;
+    const uint8_t *qlo; /* f16 only */
     const vs_cu_qvc *qvc;
 } vs_cu_mma_args;
 
@@ -149,7 +151,7 @@ typedef struct vs_cu_mma_args {
 #define VS_CU_MMA_ROWS 128u
 #define VS_CU_MMA_QUERIES 128u
 
-cudaError_t vs_cu_launch_mma_i8(const vs_cu_mma_args *a, cudaStream_t s);
+cudaError_t vs_cu_launch_mma(const vs_cu_mma_args *a, cudaStream_t s);
 
 /* Copies rows list[begin .. begin + n) of field f into dst (n x stride bytes). */
 cudaError_t vs_cu_launch_gather_rows(const vs_cu_fdev *f, uint32_t chunk_shift,

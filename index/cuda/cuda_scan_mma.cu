@@ -1,6 +1,6 @@
 /*
  * cuda_scan_mma.cu: the MMA scan (see cuda_kernels.h): large batches of one-vector queries against
- * an i8 field on the tensor cores, scored, thresholded and appended in one kernel.
+ * an i8 or f16 field on the tensor cores, scored, thresholded and appended in one kernel.
  *
  * ===== Why =====
  * A batch of 1024 queries over 15.5M rows is 2 x 15.5M x 1024 x 128 = 4 T integer operations
@@ -14,10 +14,13 @@
  * A block takes 128 rows (slots, or entries of the group's list) and 128 queries; the grid is
  * (row tiles x query chunks), query chunk fastest, so the chunks of one row tile run side by side
  * and read its rows from HBM once (the others hit L2). Its 8 warps sit 4 along the rows and 2
- * along the queries: each computes 32 rows x 64 queries as 2 x 4 WMMA int8 fragments (16 x 16 x
- * 16, int32 accumulators). k advances 64 bytes at a time: the block stages those bytes of its rows
- * and of its queries' vectors in shared memory as [k step][row][16 bytes], so every fragment load
- * reads 256 contiguous, aligned bytes (ineligible rows and idle queries stage zeros). Afterwards
+ * along the queries: each computes 32 rows x 64 queries as 2 x 4 WMMA fragments of 16 x 16 x 16:
+ * int8 with int32 accumulators, or f16 with f32 accumulators, where each query goes in as the two
+ * f16 halves of cuda_kern.h (hi, then lo, into the same accumulator, so the dot keeps f32
+ * accuracy). k advances 64 bytes at a time: the block stages those bytes of its rows and of its
+ * queries' vectors in shared memory as [k step][row][16 elements], so every fragment load reads
+ * 256 or 512 contiguous, aligned bytes (ineligible rows, idle queries and the padding past a row's
+ * codes stage zeros). Afterwards
  * each warp stores one fragment at a time to its 1 KiB of shared memory; lane l takes query column
  * l % 16 and rows l / 16, l / 16 + 2, ...: the score from the row's constants (read once per block
  * with its slot and eligibility) and the query's, the one-term combination, the (score, id)
@@ -35,24 +38,42 @@ namespace vs_cu {
 namespace wmma = nvcuda::wmma;
 
 constexpr uint32_t kMmaRows = VS_CU_MMA_ROWS, kMmaQueries = VS_CU_MMA_QUERIES;
-constexpr uint32_t kKStep = 16;    /* bytes of k one product covers */
-constexpr uint32_t kKSteps = 4;    /* k steps staged at a time */
-constexpr uint32_t kWarpRows = 32; /* a warp's rows and queries */
+constexpr uint32_t kStageBytes = 64; /* bytes of each row and query staged at a time */
+constexpr uint32_t kWarpRows = 32;   /* a warp's rows and queries */
 constexpr uint32_t kWarpQueries = 64;
 constexpr int kFragR = (int)(kWarpRows / 16), kFragQ = (int)(kWarpQueries / 16);
 static_assert(kWarps == (kMmaRows / kWarpRows) * (kMmaQueries / kWarpQueries),
               "the warps tile the block");
 static_assert(kThreads == kMmaRows + kMmaQueries, "one thread per row and per query at setup");
 
-__global__ void __launch_bounds__(kThreads) scan_mma_i8(const vs_cu_mma_args a)
+/* The element types per storage (ST as vs_storage): 2 i8, 1 f16 (two query halves). */
+template <int ST> struct Mma;
+template <> struct Mma<2> {
+    typedef signed char E;
+    typedef int Acc;
+    static constexpr int kHalves = 1;
+};
+template <> struct Mma<1> {
+    typedef half E;
+    typedef float Acc;
+    static constexpr int kHalves = 2;
+};
+
+template <int ST> __global__ void __launch_bounds__(kThreads) scan_mma(const vs_cu_mma_args a)
 {
-    __shared__ __align__(256) signed char s_a[kKSteps][kMmaRows][kKStep];
-    __shared__ __align__(256) signed char s_b[kKSteps][kMmaQueries][kKStep];
-    __shared__ __align__(256) int s_acc[kWarps][16][16];
+    typedef typename Mma<ST>::E E;
+    typedef typename Mma<ST>::Acc Acc;
+    constexpr int kHalves = Mma<ST>::kHalves;
+    constexpr uint32_t kKStep = 16 * (uint32_t)sizeof(E); /* bytes of k one product covers */
+    constexpr uint32_t kKSteps = kStageBytes / kKStep;
+    constexpr uint32_t kUnits = kKStep / 16;              /* 16-byte loads a step of a row */
+    __shared__ __align__(256) uint8_t s_a[kKSteps][kMmaRows][kKStep];
+    __shared__ __align__(256) uint8_t s_b[kHalves][kKSteps][kMmaQueries][kKStep];
+    __shared__ __align__(256) Acc s_acc[kWarps][16][16];
     __shared__ const uint8_t *s_row[kMmaRows]; /* NULL: not eligible */
     __shared__ uint32_t s_slot[kMmaRows];
     __shared__ vs_cu_rowc s_rc[kMmaRows];
-    __shared__ const uint8_t *s_qv[kMmaQueries]; /* the query's vector, NULL: idle */
+    __shared__ const uint8_t *s_qv[kHalves][kMmaQueries]; /* the query's vector, NULL: idle */
     __shared__ vs_cu_query_dev s_q[kMmaQueries];
     __shared__ vs_cu_thr_dev s_thr[kMmaQueries];
     __shared__ vs_cu_qvc s_qvc[kMmaQueries];
@@ -91,7 +112,7 @@ __global__ void __launch_bounds__(kThreads) scan_mma_i8(const vs_cu_mma_args a)
         s_rc[tid] = rc;
     } else {
         const uint32_t j = tid - kMmaRows, q = q0 + j;
-        const uint8_t *qv = nullptr;
+        const uint8_t *qv = nullptr, *ql = nullptr;
         vs_cu_query_dev qd = {0u, 0u, 0u, VS_CU_NONE, nullptr, 0u};
         vs_cu_thr_dev th = {INFINITY, 0u, 0u};
         vs_cu_qvc qc = {0.0f, 0.0f, 0.0f, 0.0f};
@@ -101,13 +122,17 @@ __global__ void __launch_bounds__(kThreads) scan_mma_i8(const vs_cu_mma_args a)
             if (qd.pos != VS_CU_NONE) {
                 const vs_cu_term_dev tm = a.c.terms[qd.term_first];
                 qv = a.qdata + (size_t)tm.qv_first * a.f.code_pad;
+                if (kHalves > 1)
+                    ql = a.qlo + (size_t)tm.qv_first * a.f.code_pad;
                 qc = a.qvc[tm.qv_first];
                 w = tm.weight;
                 th = a.c.thr[q];
                 s_any_query = 1;
             }
         }
-        s_qv[j] = qv;
+        s_qv[0][j] = qv;
+        if (kHalves > 1)
+            s_qv[kHalves - 1][j] = ql;
         s_q[j] = qd;
         s_thr[j] = th;
         s_qvc[j] = qc;
@@ -119,45 +144,57 @@ __global__ void __launch_bounds__(kThreads) scan_mma_i8(const vs_cu_mma_args a)
 
     /* ---- products: rows x query vectors, k 64 bytes at a time ---- */
     const uint32_t wr = warp & 3u, wq = warp >> 2;
-    wmma::fragment<wmma::accumulator, 16, 16, 16, int> acc[kFragR][kFragQ];
+    wmma::fragment<wmma::accumulator, 16, 16, 16, Acc> acc[kFragR][kFragQ];
 #pragma unroll
     for (int i = 0; i < kFragR; i++)
 #pragma unroll
         for (int j = 0; j < kFragQ; j++)
-            wmma::fill_fragment(acc[i][j], 0);
-    const uint32_t kbytes = a.f.code_pad; /* a multiple of 16, zero-padded in rows and queries */
-    for (uint32_t k0 = 0; k0 < kbytes; k0 += kKSteps * kKStep) {
-        const uint32_t steps = min((kbytes - k0) / kKStep, kKSteps);
-        /* consecutive threads read consecutive 16 bytes of one row: whole sectors */
-        for (uint32_t u = tid; u < kMmaRows * steps; u += kThreads) {
-            const uint32_t r = u / steps, st = u % steps;
+            wmma::fill_fragment(acc[i][j], (Acc)0);
+    const uint32_t kbytes = a.f.code_pad; /* codes: a multiple of 16 bytes, zero-padded */
+    for (uint32_t k0 = 0; k0 < kbytes; k0 += kStageBytes) {
+        const uint32_t units = min((kbytes - k0) / 16u, kStageBytes / 16u);
+        const uint32_t steps = (units + kUnits - 1) / kUnits; /* a last f16 step may be half */
+        const uint32_t per = steps * kUnits;
+        /* consecutive threads read consecutive 16 bytes of one row: whole sectors. Units past the
+         * codes (the constant slot of a row, the next query) stage as zeros. */
+        for (uint32_t u = tid; u < kMmaRows * per; u += kThreads) {
+            const uint32_t r = u / per, w = u % per;
             const uint8_t *row = s_row[r];
-            *reinterpret_cast<uint4 *>(&s_a[st][r][0]) =
-                row ? ld16(row + k0 + st * kKStep) : make_uint4(0u, 0u, 0u, 0u);
+            *reinterpret_cast<uint4 *>(&s_a[w / kUnits][r][(w % kUnits) * 16u]) =
+                row && w < units ? ld16(row + k0 + w * 16u) : make_uint4(0u, 0u, 0u, 0u);
         }
-        for (uint32_t u = tid; u < kMmaQueries * steps; u += kThreads) {
-            const uint32_t r = u / steps, st = u % steps;
-            const uint8_t *qv = s_qv[r];
-            *reinterpret_cast<uint4 *>(&s_b[st][r][0]) =
-                qv ? ld16(qv + k0 + st * kKStep) : make_uint4(0u, 0u, 0u, 0u);
+        for (uint32_t u = tid; u < kHalves * kMmaQueries * per; u += kThreads) {
+            const uint32_t h = u / (kMmaQueries * per), v = u % (kMmaQueries * per);
+            const uint32_t r = v / per, w = v % per;
+            const uint8_t *qv = s_qv[h][r];
+            *reinterpret_cast<uint4 *>(&s_b[h][w / kUnits][r][(w % kUnits) * 16u]) =
+                qv && w < units ? ld16(qv + k0 + w * 16u) : make_uint4(0u, 0u, 0u, 0u);
         }
         __syncthreads();
         for (uint32_t st = 0; st < steps; st++) {
-            wmma::fragment<wmma::matrix_a, 16, 16, 16, signed char, wmma::row_major> fa[kFragR];
-            wmma::fragment<wmma::matrix_b, 16, 16, 16, signed char, wmma::col_major> fb[kFragQ];
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, E, wmma::row_major> fa[kFragR];
+            wmma::fragment<wmma::matrix_b, 16, 16, 16, E, wmma::col_major> fb[kFragQ];
 #pragma unroll
             for (int i = 0; i < kFragR; i++)
-                wmma::load_matrix_sync(fa[i], &s_a[st][wr * kWarpRows + 16u * (uint32_t)i][0],
-                                       kKStep);
+                wmma::load_matrix_sync(
+                    fa[i],
+                    reinterpret_cast<const E *>(&s_a[st][wr * kWarpRows + 16u * (uint32_t)i][0]),
+                    16);
 #pragma unroll
-            for (int j = 0; j < kFragQ; j++)
-                wmma::load_matrix_sync(fb[j], &s_b[st][wq * kWarpQueries + 16u * (uint32_t)j][0],
-                                       kKStep);
-#pragma unroll
-            for (int i = 0; i < kFragR; i++)
+            for (int h = 0; h < kHalves; h++) { /* f16: hi, then lo, into the same sums */
 #pragma unroll
                 for (int j = 0; j < kFragQ; j++)
-                    wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+                    wmma::load_matrix_sync(
+                        fb[j],
+                        reinterpret_cast<const E *>(
+                            &s_b[h][st][wq * kWarpQueries + 16u * (uint32_t)j][0]),
+                        16);
+#pragma unroll
+                for (int i = 0; i < kFragR; i++)
+#pragma unroll
+                    for (int j = 0; j < kFragQ; j++)
+                        wmma::mma_sync(acc[i][j], fa[i], fb[j], acc[i][j]);
+            }
         }
         __syncthreads();
     }
@@ -172,7 +209,7 @@ __global__ void __launch_bounds__(kThreads) scan_mma_i8(const vs_cu_mma_args a)
         const vs_cu_thr_dev th = s_thr[qi];
         const vs_cu_qvc qc = s_qvc[qi];
         const float w = s_w[qi];
-        const bool active = s_qv[qi] != nullptr;
+        const bool active = s_qv[0][qi] != nullptr;
 #pragma unroll
         for (int i = 0; i < kFragR; i++) {
             wmma::store_matrix_sync(&s_acc[warp][0][0], acc[i][j], 16, wmma::mem_row_major);
@@ -183,9 +220,13 @@ __global__ void __launch_bounds__(kThreads) scan_mma_i8(const vs_cu_mma_args a)
                 bool pass = false;
                 float score = 0.0f;
                 if (active && s_row[R]) {
+                    const Acc raw = s_acc[warp][rr][col];
+                    /* f16: the halves were scaled by 1 / gscale (cuda_kern.h) */
                     const float v = vs_cu_single_term(
                         qd.combine, w,
-                        vs_cu_vec_score(2u, is_l2, 0u, 0.0f, s_acc[warp][rr][col], s_rc[R], qc));
+                        ST == 2 ? vs_cu_vec_score(2u, is_l2, 0u, 0.0f, (int32_t)raw, s_rc[R], qc)
+                                : vs_cu_vec_score(1u, is_l2, 0u, (float)raw * qc.gscale, 0,
+                                                  s_rc[R], qc));
                     if (!(v < th.s)) { /* rare: at or above the threshold (or NaN) */
                         score = vs_cu_canon(v);
                         pass = allowed(qd, slot) &&
@@ -203,15 +244,21 @@ __global__ void __launch_bounds__(kThreads) scan_mma_i8(const vs_cu_mma_args a)
 
 } // namespace vs_cu
 
-extern "C" cudaError_t vs_cu_launch_mma_i8(const vs_cu_mma_args *a, cudaStream_t s)
+extern "C" cudaError_t vs_cu_launch_mma(const vs_cu_mma_args *a, cudaStream_t s)
 {
     const uint32_t n = a->rows.end - a->rows.begin;
     if (n == 0 || a->c.nq == 0)
         return cudaSuccess;
     const uint64_t blocks = (uint64_t)((n + vs_cu::kMmaRows - 1) / vs_cu::kMmaRows) *
                             ((a->c.nq + vs_cu::kMmaQueries - 1) / vs_cu::kMmaQueries);
-    if (blocks > 0x7fffffffull || a->f.storage != VS_STORAGE_I8 || a->f.code_pad % 16u)
+    if (blocks > 0x7fffffffull || a->f.code_pad % 16u)
         return cudaErrorInvalidValue;
-    VS_LAUNCH(vs_cu::scan_mma_i8, (unsigned)blocks, vs_cu::kThreads, s, *a);
+    if (a->f.storage == VS_STORAGE_I8) {
+        VS_LAUNCH(vs_cu::scan_mma<2>, (unsigned)blocks, vs_cu::kThreads, s, *a);
+    } else if (a->f.storage == VS_STORAGE_F16 && a->qlo) {
+        VS_LAUNCH(vs_cu::scan_mma<1>, (unsigned)blocks, vs_cu::kThreads, s, *a);
+    } else {
+        return cudaErrorInvalidValue;
+    }
     return cudaGetLastError();
 }

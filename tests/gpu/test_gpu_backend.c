@@ -625,7 +625,8 @@ typedef struct spec {
     vs_combine combine;
     int filter; /* 0 none, 1 bitmap 30%, 2 list 1% shared, 3 list 40% (taken densely), 4 mixed */
     int mma;    /* 1: the batch must take the MMA scan; its results must then equal the tile
-                   path's (cuBLAS or the dot kernel) exactly */
+                   path's (cuBLAS or the dot kernel): exactly for i8 (integer dots), within
+                   1e-5 for f16, as between backends (the sums run in another order) */
 } spec;
 
 /* Builds queries for spec over fixture x. */
@@ -726,7 +727,9 @@ static void run_spec(const spec *sp, uint64_t seed, const char *what)
         uint32_t kmax = 1;
         for (uint32_t i = 0; i < q.b.n_queries; i++)
             kmax = q.q[i].k > kmax ? q.q[i].k : kmax;
-        for (uint32_t i = 0; to && i < q.b.n_queries; i++) {
+        if (to && sp->lay[0].storage != VS_STORAGE_I8)
+            CHECK(compare_backends(go, gn, to, tn, q.b.n_queries, kmax + 3, 1e-5, w2) == 0);
+        for (uint32_t i = 0; to && sp->lay[0].storage == VS_STORAGE_I8 && i < q.b.n_queries; i++) {
             const vs_cand *x1 = go + (size_t)i * (kmax + 3), *x2 = to + (size_t)i * (kmax + 3);
             int same = gn[i] == tn[i];
             for (uint32_t j = 0; same && j < gn[i]; j++)
@@ -872,7 +875,7 @@ static void cases_filters(void)
             }
 }
 
-/* The MMA scan (one-vector queries over i8, batches past the fused kernel's 32): odd dims, row
+/* The MMA scan (one-vector queries over i8 or f16, batches past the fused kernel's 32): odd dims, row
  * counts that are not multiples of its 128-row tiles, query counts that leave a partial 128-query
  * chunk, every metric, filters dense and gathered, k to 10,000, sampled thresholds, ties and
  * forced overflows, MAX with a weight (deleted rows and rows lacking the field: case_churn); equal
@@ -882,15 +885,20 @@ static void cases_mma(void)
     static const uint32_t dims[] = {1, 7, 129};
     char what[160];
     uint64_t seed = 700;
-    for (size_t d = 0; d < 3; d++)
-        for (int m = 0; m < 3; m++) {
-            spec sp = one_field(VS_STORAGE_I8, (vs_metric)m, dims[d], 3001, m == 1 ? 130 : 40, 1,
-                                10);
-            sp.mma = 1;
-            snprintf(what, sizeof what, "mma i8 %s d=%u n=3001 nq=%u",
-                     m == 0 ? "ip" : m == 1 ? "cosine" : "l2", dims[d], sp.nq);
-            run_spec(&sp, seed++, what);
-        }
+    for (int st = 1; st <= 2; st++) /* f16, i8 */
+        for (size_t d = 0; d < 3; d++)
+            for (int m = 0; m < 3; m++) {
+                spec sp = one_field((vs_storage)st, (vs_metric)m, dims[d], 3001,
+                                    m == 1 ? 130 : 40, 1, 10);
+                sp.mma = 1;
+                snprintf(what, sizeof what, "mma %s %s d=%u n=3001 nq=%u", sname((vs_storage)st),
+                         m == 0 ? "ip" : m == 1 ? "cosine" : "l2", dims[d], sp.nq);
+                run_spec(&sp, seed++, what);
+            }
+    spec sf = one_field(VS_STORAGE_F16, VS_METRIC_IP, 40, 20011, 60, 1, 50);
+    sf.filter = 4;
+    sf.mma = 1;
+    run_spec(&sf, seed++, "mma f16 mixed filters");
     for (int f = 1; f <= 4; f++) {
         /* mixed filters split the batch in groups by their rows: 60 leaves 48 in the dense one */
         spec sp = one_field(VS_STORAGE_I8, VS_METRIC_IP, 40, 20011, f == 4 ? 60 : 37, 1, 50);
@@ -1277,6 +1285,9 @@ int main(void)
         sp.filter = 4;
         sp.mma = 1;
         run_spec(&sp, 5, "quick i8 MMA scan, mixed filters");
+        sp = one_field(VS_STORAGE_F16, VS_METRIC_IP, 7, 3001, 40, 1, 10);
+        sp.mma = 1;
+        run_spec(&sp, 8, "quick f16 MMA scan, d=7 (a half k step)");
         sp = one_field(VS_STORAGE_I8, VS_METRIC_IP, 9, 6001, 33, 1, 30);
         sp.ties = 1;
         sp.force_cap = 31;
