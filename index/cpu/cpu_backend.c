@@ -43,7 +43,7 @@
 #include "kernels.h"
 
 #define TILE 256      /* rows per tile: a multiple of 64 (bitmap words) and 16 (i8 blocks) */
-#define QBLOCK 256    /* query vectors per field per pass */
+#define QBLOCK 512    /* query vectors per field per pass: 512 x TILE floats = 512 KiB of scores */
 #define SMALL_M 8     /* up to this many vectors, f32/f16 use the streaming kernels, not sgemm */
 /* Below this many bytes of rows a pass runs on the calling thread alone: starting threads would
  * cost more than they save. */

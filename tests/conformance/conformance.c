@@ -644,6 +644,25 @@ static void case_batch_filters(vs_device dev, vs_rng *r)
                 check_batch(&m, ix, q, nq, k, field_tol(sp, false), what);
             }
         }
+        /* a batch larger than any backend's query block (the CPU's passes, the GPU's 1024-query
+         * groups and 128-query MMA chunks), with a shared dense filter on every fifth query */
+        enum { NBIG = 1100 };
+        float *qbig = malloc((size_t)NBIG * sp->dim * sizeof(float));
+        vs_term *tbig = malloc(NBIG * sizeof *tbig);
+        vs_query *qb = malloc(NBIG * sizeof *qb);
+        gauss_fill(r, qbig, (size_t)NBIG * sp->dim);
+        for (uint32_t i = 0; i < NBIG; i++) {
+            tbig[i] = (vs_term){.field = 0, .n_vectors = 1, .vectors = qbig + (size_t)i * sp->dim, .weight = 1};
+            qb[i] = (vs_query){.terms = &tbig[i], .n_terms = 1, .combine = VS_COMBINE_SUM,
+                               .allowed = i % 5 == 4 ? &sets[N_OWN] : NULL};
+        }
+        char what[160];
+        snprintf(what, sizeof what, "batch of %u %s %s k=10 on %s", NBIG, vs_storage_name(sp->storage),
+                 vs_metric_name(sp->metric), vs_index_backend_name(ix));
+        check_batch(&m, ix, qb, NBIG, 10, field_tol(sp, false), what);
+        free(qbig);
+        free(tbig);
+        free(qb);
         free(qv);
         free(words);
         free(lists);
