@@ -37,6 +37,8 @@ while [ $# -gt 0 ]; do
 done
 
 say() { echo "== [${SECONDS}s] $*" >&2; }
+# shared helpers (find_faiss_python, record_section)
+. "$HERE/lib.bash"
 
 # --- binaries
 if [ -z "${VECSCAN:-}" ] || [ -z "${VECSCAND:-}" ]; then
@@ -152,24 +154,7 @@ if [ "$RECORD" = 1 ]; then
     SECTION=$(printf '%s\n\n%s, %s, %d cores, load generator on the same cores, load average %s at the start; bench/daemon-load.sh%s.\n\n%s\n\n`%s`\n' \
         "$HEAD" "$(date -u +%Y-%m-%d)" "$(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //')" "$(nproc)" "$LOADAVG" \
         "$([ "$MODE" = quick ] && echo ' --quick')" "$TABLE" "$RESULT")
-    touch "$MD"
-    python3 - "$MD" "$HEAD" "$SECTION" <<'PY'
-import sys
-path, head, section = sys.argv[1], sys.argv[2], sys.argv[3]
-lines = open(path).read().split('\n')
-out, skip = [], False
-for ln in lines:
-    if ln.strip() == head:
-        skip = True
-        continue
-    if skip and ln.startswith('## '):
-        skip = False
-    if not skip:
-        out.append(ln)
-text = '\n'.join(out).rstrip('\n')
-text = (text + '\n\n' if text else '') + section.rstrip('\n') + '\n'
-open(path, 'w').write(text)
-PY
+    record_section "$MD" "$HEAD" "$SECTION"
     say "recorded in bench/RESULTS.md ($HEAD)"
 fi
 echo "$RESULT"

@@ -52,6 +52,8 @@ while [ $# -gt 0 ]; do
 done
 
 say() { echo "== [${SECONDS}s] $*" >&2; }
+# shared helpers (find_faiss_python, record_section)
+. "$HERE/lib.bash"
 load1() { cut -d' ' -f1 /proc/loadavg; }
 load() { cut -d' ' -f1-3 /proc/loadavg | sed 's/ /, /g'; }
 
@@ -68,22 +70,7 @@ if ! cmake --build "$BUILD" -j2 --target filter_bench >>"$LOG" 2>&1; then
 fi
 
 # ---- the anchor ----
-has_faiss() { "$1" -c 'import faiss, numpy' >/dev/null 2>&1; }
-PY=""
-if command -v python3 >/dev/null && has_faiss python3; then
-    PY=python3
-elif command -v python3 >/dev/null &&
-    python3 -m pip install --quiet --timeout 30 --retries 1 faiss-cpu numpy >&2 &&
-    has_faiss python3; then
-    PY=python3
-elif [ -x /usr/bin/python3 ] && has_faiss /usr/bin/python3; then
-    PY=/usr/bin/python3
-else
-    say "PyPI not usable here: installing Debian's python3-faiss"
-    apt-get install -y python3-faiss python3-numpy >&2 && has_faiss /usr/bin/python3 ||
-        { echo "filter-vs-faiss.sh: could not install FAISS (pip faiss-cpu or apt python3-faiss)" >&2; exit 1; }
-    PY=/usr/bin/python3
-fi
+find_faiss_python filter-vs-faiss.sh
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE slow a current numpy/FAISS on some processors: the Python
 # commands run without them (as in index-vs-faiss.sh).
 pyrun() { env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=$THREADS "$PY" "$@"; }

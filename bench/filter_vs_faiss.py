@@ -174,7 +174,7 @@ def cmd_report(a):
             if key not in cells or r["ratio"] < cells[key]["ratio"]:
                 cells[key] = r
     passes = sorted({k[1] for k in cells})
-    lines = [f"### {a.mode}: {a.rows:,} x {a.dim} i8, inner product, k = {K}, {a.threads} threads",
+    lines = [f"## filter-vs-faiss ({a.mode}: {a.rows:,} x {a.dim} i8, inner product, k = {K}, {a.threads} threads)",
              "",
              f"{datetime.date.today().isoformat()}, {a.cpu}; commit {a.commit}; {a.load_note}.",
              f"- anchor: FAISS {fmeta.get('version', '?')}, get_compile_options() = "

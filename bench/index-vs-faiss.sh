@@ -57,6 +57,8 @@ done
 BIG_ROWS="${BIG_ROWS_SET:-$BIG_ROWS}"
 
 say() { echo "== [${SECONDS}s] $*" >&2; }
+# shared helpers (find_faiss_python, record_section)
+. "$HERE/lib.bash"
 
 # CPU ticks: all busy ticks of the machine, and those of this script's finished children.
 busy_ticks() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9; exit}' /proc/stat; }
@@ -94,22 +96,7 @@ if ! cmake --build "$BUILD" -j"$(nproc)" --target index_bench read_bw >>"$LOG" 2
 fi
 
 # ---- the anchor ----
-has_faiss() { "$1" -c 'import faiss, numpy' >/dev/null 2>&1; }
-PY=""
-if command -v python3 >/dev/null && has_faiss python3; then
-    PY=python3
-elif command -v python3 >/dev/null &&
-    python3 -m pip install --quiet --timeout 30 --retries 1 faiss-cpu numpy >&2 &&
-    has_faiss python3; then
-    PY=python3
-elif [ -x /usr/bin/python3 ] && has_faiss /usr/bin/python3; then
-    PY=/usr/bin/python3
-else
-    say "PyPI not usable here: installing Debian's python3-faiss"
-    apt-get install -y python3-faiss python3-numpy >&2 && has_faiss /usr/bin/python3 ||
-        { echo "index-vs-faiss.sh: could not install FAISS (pip faiss-cpu or apt python3-faiss)" >&2; exit 1; }
-    PY=/usr/bin/python3
-fi
+find_faiss_python index-vs-faiss.sh
 
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, set on some processors, slow a current numpy/FAISS:
 # the Python commands run without them; index_bench keeps the environment as it is.
