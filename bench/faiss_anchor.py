@@ -28,20 +28,9 @@ import numpy as np
 
 import faiss
 
+from bench_common import read_fbin
+
 RECALL_K = 10
-
-
-def read_fbin(path):
-    """The rows of an .fbin file as a float32 array (rows x dim)."""
-    with open(path, "rb") as f:
-        hdr = np.fromfile(f, dtype=np.int32, count=2)
-        if hdr.size != 2 or hdr[0] <= 0 or hdr[1] <= 0:
-            sys.exit(f"faiss_anchor: {path}: not an .fbin file (header {hdr.tolist()})")
-        n, d = int(hdr[0]), int(hdr[1])
-        x = np.fromfile(f, dtype=np.float32, count=n * d)
-    if x.size != n * d:
-        sys.exit(f"faiss_anchor: {path}: header says {n} x {d} floats, the file holds {x.size}")
-    return x.reshape(n, d)
 
 
 def time_single(index, q, k, n_single):

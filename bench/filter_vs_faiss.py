@@ -18,6 +18,8 @@ import time
 
 import numpy as np
 
+from bench_common import load_jsonl, md_table, read_fbin, replace_section, write_gaussian
+
 K = 10
 BATCH = 256
 SHAPES = ("b1", "shared256", "own256")
@@ -25,29 +27,8 @@ SHAPES = ("b1", "shared256", "own256")
 
 # ===== data =====
 
-def write_fbin(path, x):
-    with open(path, "wb") as f:
-        np.array(x.shape, dtype=np.int32).tofile(f)
-        np.ascontiguousarray(x, dtype=np.float32).tofile(f)
-
-
-def read_fbin(path):
-    with open(path, "rb") as f:
-        n, d = (int(v) for v in np.fromfile(f, dtype=np.int32, count=2))
-        x = np.fromfile(f, dtype=np.float32, count=n * d)
-    if x.size != n * d:
-        sys.exit(f"filter_vs_faiss: {path}: header says {n} x {d}, the file holds {x.size} floats")
-    return x.reshape(n, d)
-
-
 def cmd_data(a):
-    base = np.random.default_rng(a.seed).standard_normal((a.rows, a.dim), dtype=np.float32)
-    queries = np.random.default_rng(a.seed + 1).standard_normal((a.queries, a.dim),
-                                                                dtype=np.float32)
-    write_fbin(os.path.join(a.out, "base.fbin"), base)
-    write_fbin(os.path.join(a.out, "queries.fbin"), queries)
-    print(f"filter_vs_faiss: wrote {a.rows} x {a.dim} base and {a.queries} queries "
-          f"(Gaussian, seed {a.seed})", file=sys.stderr)
+    write_gaussian(a.out, a.rows, a.dim, a.queries, a.seed, "filter_vs_faiss")
 
 
 # ===== FAISS =====
@@ -110,34 +91,6 @@ def cmd_faiss(a):
     out.close()
 
 # ===== report =====
-
-def load_jsonl(path):
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def replace_section(path, mode, body):
-    """Replaces (or appends) this mode's section of RESULTS.md, between its two markers."""
-    begin, end = f"<!-- BEGIN filter-vs-faiss {mode} -->", f"<!-- END filter-vs-faiss {mode} -->"
-    section = f"{begin}\n{body.rstrip()}\n{end}\n"
-    text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-    if begin in text and end in text:
-        pre, rest = text.split(begin, 1)
-        post = rest.split(end, 1)[1].lstrip("\n")
-        text = pre + section + ("\n" + post if post else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
-
-
-def md_table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return out
-
 
 def target(p):
     """DESIGN.md section 4: at most pass + 0.05 when at most 10% pass, never more than 1.05."""
@@ -252,7 +205,7 @@ def cmd_report(a):
                                   for k, v in res.items())
     body = "\n".join(lines) + "\n```\n" + result + "\n```\n"
     if a.results_md:
-        replace_section(a.results_md, a.mode, body)
+        replace_section(a.results_md, "filter-vs-faiss", a.mode, body)
     print("\n".join(lines))
     if a.results_md:
         print(f"(written to the '{a.mode}' section of bench/RESULTS.md)")

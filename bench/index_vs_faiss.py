@@ -17,6 +17,8 @@ import sys
 
 import numpy as np
 
+from bench_common import load_jsonl, md_table, read_fbin, replace_section, write_gaussian
+
 RECALL_K = 10
 KS = (10, 100)
 BATCHES = (1, 16, 1000)
@@ -26,30 +28,8 @@ FAISS_ORDER = ("IndexFlatIP", "SQ8")
 
 # ===== data and truth =====
 
-def write_fbin(path, x):
-    with open(path, "wb") as f:
-        np.array(x.shape, dtype=np.int32).tofile(f)
-        np.ascontiguousarray(x, dtype=np.float32).tofile(f)
-
-
-def read_fbin(path):
-    with open(path, "rb") as f:
-        n, d = (int(v) for v in np.fromfile(f, dtype=np.int32, count=2))
-        x = np.fromfile(f, dtype=np.float32, count=n * d)
-    if x.size != n * d:
-        sys.exit(f"index_vs_faiss: {path}: header says {n} x {d}, the file holds {x.size} floats")
-    return x.reshape(n, d)
-
-
 def cmd_data(a):
-    rng = np.random.default_rng(a.seed)
-    base = rng.standard_normal((a.rows, a.dim), dtype=np.float32)
-    queries = np.random.default_rng(a.seed + 1).standard_normal((a.queries, a.dim),
-                                                                dtype=np.float32)
-    write_fbin(os.path.join(a.out, "base.fbin"), base)
-    write_fbin(os.path.join(a.out, "queries.fbin"), queries)
-    print(f"index_vs_faiss: wrote {a.rows} x {a.dim} base and {a.queries} queries "
-          f"(Gaussian, seed {a.seed})", file=sys.stderr)
+    write_gaussian(a.out, a.rows, a.dim, a.queries, a.seed, "index_vs_faiss")
 
 
 def cmd_truth(a):
@@ -120,43 +100,6 @@ def fmt_qps(v):
 
 def fmt_ratio(v):
     return "-" if v is None else f"{v:.2f}"
-
-
-def md_table(header, rows):
-    out = ["| " + " | ".join(header) + " |",
-           "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|"]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return out
-
-
-def load_jsonl(path):
-    recs = []
-    if os.path.exists(path):
-        with open(path) as f:
-            recs = [json.loads(line) for line in f if line.strip()]
-    return recs
-
-
-def replace_section(path, mode, body):
-    """Replaces (or appends) this mode's section of RESULTS.md, between its two markers."""
-    begin, end = f"<!-- BEGIN index-vs-faiss {mode} -->", f"<!-- END index-vs-faiss {mode} -->"
-    section = f"{begin}\n{body.rstrip()}\n{end}\n"
-    text = ""
-    if os.path.exists(path):
-        with open(path) as f:
-            text = f.read()
-    else:
-        text = ("# Benchmark results\n\nEach script in bench/ replaces only its own section here "
-                "(between its BEGIN and END markers); see bench/README.md for what each measures."
-                "\n\n")
-    if begin in text and end in text:
-        pre, rest = text.split(begin, 1)
-        post = rest.split(end, 1)[1].lstrip("\n")
-        text = pre + section + ("\n" + post if post else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    with open(path, "w") as f:
-        f.write(text)
 
 
 def cmd_report(a):
@@ -293,13 +236,13 @@ def cmd_report(a):
              f"{a.rounds} round(s) alternating vecscan and FAISS; each cell is its best round. "
              "recall@10 against an exact float64 scan, over every query. b1 reranks with "
              "rerank_factor 10 from its f32 copy.", ""]
-    lines += md_table(header, table) + [""]
-    lines += md_table(rheader, rtable) + [""]
+    lines += md_table(header, table, right_align=True) + [""]
+    lines += md_table(rheader, rtable, right_align=True) + [""]
     lines += ["Batch-1 read floor = bytes a scan must read (i8: codes + 12 bytes of per-row "
               "constants) / read bandwidth. The host's bandwidth drifts, so vecscan's rows use the "
               "better of two measurements taken right before and after their batch-1 timing "
               f"(5 passes over 1 GiB each); FAISS's rows use read_bw's best, {bw:.2f} GB/s:", ""]
-    lines += md_table(fheader, ftable) + [""]
+    lines += md_table(fheader, ftable, right_align=True) + [""]
     if "IndexFlatIP" in single_thread and p50("faiss", "IndexFlatIP") is not None:
         st = single_thread["IndexFlatIP"]["p50_ms"]
         lines += [f"For reference, not compared: FAISS IndexFlatIP batch 1 on one OpenMP thread "
@@ -332,7 +275,8 @@ def cmd_report(a):
               fmt_qps(bs[(10, 16)]["qps"] if (10, 16) in bs else None),
               fmt_qps(bs[(10, 1000)]["qps"] if (10, 1000) in bs else None),
               "-" if not b1 else f"{b1['p50_ms']:.2f}",
-              "-" if not b1 else f"{b1['p50_ms'] / bfloor:.2f} (floor {bfloor:.2f} ms)"]])
+              "-" if not b1 else f"{b1['p50_ms'] / bfloor:.2f} (floor {bfloor:.2f} ms)"]],
+            right_align=True)
         lines += ["", "RSS growth: resident memory after the load less before it (the whole index: "
                   "codes, per-row constants, ids, id map, live bitmap); field: vs_index_field_bytes "
                   "(codes and per-row constants).", ""]
@@ -346,7 +290,7 @@ def cmd_report(a):
                                   for k, v in res.items())
     body = "\n".join(lines) + "\n\n```\n" + result + "\n```\n"
     if a.results_md:
-        replace_section(a.results_md, a.mode, body)
+        replace_section(a.results_md, "index-vs-faiss", a.mode, body)
     print("\n".join(lines))
     print()
     if a.results_md:
