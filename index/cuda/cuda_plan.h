@@ -76,7 +76,9 @@ uint32_t vs_cu_chunk_rows(uint32_t core_chunk_rows, uint32_t max_stride);
 typedef enum vs_cu_path {
     VS_CU_PATH_SMALL = 0, /* one fused pass: one field, <= VS_CU_SMALL_MAX_QV query vectors and
                              queries */
-    VS_CU_PATH_TILE       /* tiles: cuBLAS (or the fused kernel's dot mode) then a combine kernel */
+    VS_CU_PATH_TILE       /* larger groups: the MMA scan when every query is one vector of one
+                             i8 or f16 field, else tiles: cuBLAS (or the fused kernel's dot mode)
+                             then a combine kernel (cuda_backend.c decides) */
 } vs_cu_path;
 
 /* nv distinct query vectors over n_fields fields for nq queries (queries may share vectors). */
