@@ -128,8 +128,8 @@ typedef struct vs_backend_ops {
     /* Bytes allocated for field f (codes and per-row constants, whole chunks). */
     size_t (*field_bytes)(void *store, uint32_t field);
 
-    /* (optional, device backends) The store's device memory and the device's, into *out. */
-    void (*device_memory)(void *store, vs_device_memory *out);
+    /* (optional, device backends) Bytes the store holds on its device; no runtime call. */
+    uint64_t (*device_bytes)(void *store);
 } vs_backend_ops;
 
 extern const vs_backend_ops vs_cpu_backend;

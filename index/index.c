@@ -148,13 +148,10 @@ uint32_t vs_index_slot_limit(const vs_index *ix) { return ix->slot_limit; }
 const char *vs_index_backend_name(const vs_index *ix) { return ix->be->name; }
 const uint64_t *vs_index_live_words(const vs_index *ix) { return ix->live; }
 
-bool vs_index_device_memory(const vs_index *ix, vs_device_memory *out)
+bool vs_index_device_bytes(const vs_index *ix, uint64_t *held)
 {
-    memset(out, 0, sizeof *out);
-    if (!ix->be->device_memory)
-        return false;
-    ix->be->device_memory(ix->store, out);
-    return true;
+    *held = ix->be->device_bytes ? ix->be->device_bytes(ix->store) : 0;
+    return ix->be->device_bytes != NULL;
 }
 
 bool vs_device_memory_info(vs_device d, int ordinal, uint64_t *free_bytes, uint64_t *total_bytes)

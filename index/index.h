@@ -70,20 +70,12 @@ size_t vs_index_field_bytes(const vs_index *ix, uint32_t field);
 /* The backend's name: "cpu" or "cuda". */
 const char *vs_index_backend_name(const vs_index *ix);
 
-/* Device memory, for a GPU backend. */
-typedef struct vs_device_memory {
-    int ordinal;    /* cuda:N */
-    uint64_t held;  /* bytes this index holds on the device: rows, ids, bitmaps, scan buffers */
-    uint64_t free;  /* the device's free bytes, as the driver reports them */
-    uint64_t total; /* the device's memory */
-} vs_device_memory;
+/* Bytes the index holds on its device (rows, ids, bitmaps, scan buffers) into *held; false (and
+ * 0) on the CPU backend. Cheap: no call into the device runtime. */
+bool vs_index_device_bytes(const vs_index *ix, uint64_t *held);
 
-/* Fills *out and returns true when the index lives on a device; false (and *out zeroed) on the
- * CPU backend. */
-bool vs_index_device_memory(const vs_index *ix, vs_device_memory *out);
-
-/* The free and total memory of device ordinal of kind d, with no index on it; false when d is not
- * a device this build has (or the driver cannot say). */
+/* The free and total memory of device ordinal of kind d, as its driver reports them; false when d
+ * is not a device this build has (or the driver cannot say). */
 bool vs_device_memory_info(vs_device d, int ordinal, uint64_t *free_bytes, uint64_t *total_bytes);
 
 /* ===== Writes ===== */

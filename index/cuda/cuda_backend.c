@@ -1568,9 +1568,9 @@ bool vs_cuda_memory_info(int ordinal, uint64_t *free_bytes, uint64_t *total_byte
     return ok;
 }
 
-/* vs_backend_ops.device_memory: what the store allocated (rows, ids, pointer arrays, bitmaps,
- * scan buffers; cudaMalloc rounds each up a little further) and the device's free and total. */
-static void cu_device_memory(void *store, vs_device_memory *out)
+/* vs_backend_ops.device_bytes: what the store allocated (rows, ids, pointer arrays, bitmaps, scan
+ * buffers; cudaMalloc rounds each up a little further), from its own bookkeeping. */
+static uint64_t cu_device_bytes(void *store)
 {
     const cu_store *s = store;
     const cu_buf *bufs[] = {&s->d_id_chunks, &s->stage,  &s->blob, &s->round,  &s->thr,
@@ -1584,14 +1584,12 @@ static void cu_device_memory(void *store, vs_device_memory *out)
         held += rows * s->f[f].cl.stride + s->f[f].d_chunks.cap + (uint64_t)s->words_cap * 8u;
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         held += bufs[i]->cap;
-    out->ordinal = s->dev;
-    out->held = held;
-    (void)vs_cuda_memory_info(s->dev, &out->free, &out->total);
+    return held;
 }
 
 const vs_backend_ops vs_cuda_backend = {
     "cuda",        cu_create,  cu_destroy,   cu_reserve,     cu_write_rows,
-    cu_slots_changed, cu_scan, cu_read_row, cu_field_bytes, cu_device_memory,
+    cu_slots_changed, cu_scan, cu_read_row, cu_field_bytes, cu_device_bytes,
 };
 
 /* ===== Hooks for tests and benchmarks (cuda_bench.h) ===== */

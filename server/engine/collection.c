@@ -467,12 +467,12 @@ vs_err vs_coll_apply_del(vs_coll *c, uint64_t id, vs_status *st)
 /* Publishes count, field bytes and device memory for describe, which runs on other threads. */
 void vs_coll_publish_stats(vs_coll *c)
 {
-    vs_device_memory dm;
+    uint64_t dev_bytes;
     atomic_store_explicit(&c->stat_count, vs_index_count(c->index), memory_order_relaxed);
     for (uint32_t f = 0; f < c->n_fields; f++)
         atomic_store_explicit(&c->stat_bytes[f], vs_index_field_bytes(c->index, f),
                               memory_order_relaxed);
     atomic_store_explicit(&c->stat_device_bytes,
-                          vs_index_device_memory(c->index, &dm) ? dm.held : 0,
+                          vs_index_device_bytes(c->index, &dev_bytes) ? dev_bytes : 0,
                           memory_order_relaxed);
 }

@@ -1225,27 +1225,27 @@ static void case_device_memory(void)
     vs_index_options opt = {VS_DEVICE_CUDA, 0, 1024, 0};
     void *store = NULL;
     vs_status st;
-    vs_device_memory a, b;
-    uint64_t fr = 0, tot = 0;
+    uint64_t fr = 0, tot = 0, held_a, held_b, free_a = 0, free_b = 0;
     CHECK(vs_cuda_memory_info(0, &fr, &tot) && tot > 0 && fr <= tot);
-    CHECK(vs_cuda_backend.device_memory != NULL);
+    CHECK(vs_cuda_backend.device_bytes != NULL);
     CHECK(vs_cuda_backend.create(l, 2, &opt, &store, &st) == VS_OK);
     if (!store)
         return;
     CHECK(vs_cuda_backend.reserve(store, 1000, &st) == VS_OK);
-    vs_cuda_backend.device_memory(store, &a);
+    held_a = vs_cuda_backend.device_bytes(store);
+    CHECK(vs_cuda_memory_info(0, &free_a, &fr) && fr == tot);
     const uint64_t stride = 144 + 16 + 32; /* i8 d=129: 144 code bytes + constants; f32 d=7: 32 */
-    CHECKF(a.ordinal == 0 && a.total == tot && a.free <= a.total && a.held <= a.total,
-           "ordinal %d held %llu free %llu total %llu", a.ordinal, (unsigned long long)a.held,
-           (unsigned long long)a.free, (unsigned long long)a.total);
-    CHECKF(a.held >= 1024 * stride, "held %llu for one chunk", (unsigned long long)a.held);
+    CHECKF(free_a <= tot && held_a <= tot, "held %llu free %llu total %llu",
+           (unsigned long long)held_a, (unsigned long long)free_a, (unsigned long long)tot);
+    CHECKF(held_a >= 1024 * stride, "held %llu for one chunk", (unsigned long long)held_a);
     CHECK(vs_cuda_backend.reserve(store, 100000, &st) == VS_OK); /* 97 more chunks of 1024 */
-    vs_cuda_backend.device_memory(store, &b);
+    held_b = vs_cuda_backend.device_bytes(store);
+    CHECK(vs_cuda_memory_info(0, &free_b, &fr));
     const uint64_t grown = 97ull * 1024 * (stride + 8);         /* rows and ids */
-    CHECKF(b.held >= a.held + grown, "held %llu -> %llu, grown by %llu", (unsigned long long)a.held,
-           (unsigned long long)b.held, (unsigned long long)grown);
-    CHECKF(b.free + grown * 9 / 10 <= a.free, "free %llu -> %llu after %llu more bytes",
-           (unsigned long long)a.free, (unsigned long long)b.free, (unsigned long long)grown);
+    CHECKF(held_b >= held_a + grown, "held %llu -> %llu, grown by %llu", (unsigned long long)held_a,
+           (unsigned long long)held_b, (unsigned long long)grown);
+    CHECKF(free_b + grown * 9 / 10 <= free_a, "free %llu -> %llu after %llu more bytes",
+           (unsigned long long)free_a, (unsigned long long)free_b, (unsigned long long)grown);
     vs_cuda_backend.destroy(store);
 }
 
