@@ -37,6 +37,17 @@ def write_gaussian(out, rows, dim, n_queries, seed, who):
           file=sys.stderr)
 
 
+def add_data_parser(sub, default_queries):
+    """The `data` subcommand both helpers take: arguments for write_gaussian."""
+    p = sub.add_parser("data")
+    p.add_argument("--rows", type=int, required=True)
+    p.add_argument("--dim", type=int, default=128)
+    p.add_argument("--queries", type=int, default=default_queries)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--out", required=True)
+    return p
+
+
 def load_jsonl(path):
     if not os.path.exists(path):
         return []

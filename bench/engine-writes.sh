@@ -35,7 +35,7 @@ while [ $# -gt 0 ]; do
 done
 
 say() { echo "== [${SECONDS}s] $*" >&2; }
-# shared helpers (find_faiss_python, record_section)
+# shared helpers (find_faiss_python, record_section, commit_label)
 . "$HERE/lib.bash"
 
 # The top level builds server/ and bench/ once they are wired in; until then a wrapper tree (a

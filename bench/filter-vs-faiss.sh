@@ -52,7 +52,7 @@ while [ $# -gt 0 ]; do
 done
 
 say() { echo "== [${SECONDS}s] $*" >&2; }
-# shared helpers (find_faiss_python, record_section)
+# shared helpers (find_faiss_python, record_section, commit_label)
 . "$HERE/lib.bash"
 load1() { cut -d' ' -f1 /proc/loadavg; }
 load() { cut -d' ' -f1-3 /proc/loadavg | sed 's/ /, /g'; }
@@ -112,10 +112,7 @@ pyrun "$HERE/filter_vs_faiss.py" faiss --data "$TMP/base.fbin" --queries "$TMP/q
 LOAD_NOTE="1/5/15-min load average before $LOAD_BEFORE, after $(load)"
 say "$LOAD_NOTE"
 
-COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$REPO" status --porcelain -- index filters common 2>/dev/null)" ]; then
-    COMMIT="$COMMIT (index/, filters/ or common/ modified)"
-fi
+COMMIT=$(commit_label "$REPO" index filters common)
 RESULTS_MD=""
 [ "$RECORD" = 1 ] && RESULTS_MD="$HERE/RESULTS.md"
 echo

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from bench_common import load_jsonl, md_table, read_fbin, replace_section, write_gaussian
+from bench_common import add_data_parser, load_jsonl, md_table, read_fbin, replace_section, write_gaussian
 
 K = 10
 BATCH = 256
@@ -215,12 +215,7 @@ def cmd_report(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
-    p = sub.add_parser("data")
-    p.add_argument("--rows", type=int, required=True)
-    p.add_argument("--dim", type=int, default=128)
-    p.add_argument("--queries", type=int, default=1024)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--out", required=True)
+    add_data_parser(sub, 1024)
     p = sub.add_parser("faiss")
     p.add_argument("--data", required=True)
     p.add_argument("--queries", required=True)

@@ -57,7 +57,7 @@ done
 BIG_ROWS="${BIG_ROWS_SET:-$BIG_ROWS}"
 
 say() { echo "== [${SECONDS}s] $*" >&2; }
-# shared helpers (find_faiss_python, record_section)
+# shared helpers (find_faiss_python, record_section, commit_label)
 . "$HERE/lib.bash"
 
 # CPU ticks: all busy ticks of the machine, and those of this script's finished children.
@@ -183,10 +183,7 @@ say "exact float64 top-10 for recall"
 pyrun "$HERE/index_vs_faiss.py" truth --data "$TMP/base.fbin" --queries "$TMP/queries.fbin" \
     --out "$TMP/truth.ids"
 
-COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git -C "$REPO" status --porcelain -- index common 2>/dev/null)" ]; then
-    COMMIT="$COMMIT (index/ or common/ modified)"
-fi
+COMMIT=$(commit_label "$REPO" index common)
 RESULTS_MD=""
 [ "$RECORD" = 1 ] && RESULTS_MD="$HERE/RESULTS.md"
 echo

@@ -46,3 +46,15 @@ text = (text + '\n\n' if text else '') + section.rstrip('\n') + '\n'
 open(path, 'w').write(text)
 PY
 }
+
+# The short commit of the checkout ($1), marked when any of the folders after it has uncommitted
+# changes (the measured code is then not that commit).
+commit_label() {
+    local repo=$1 label
+    shift
+    label=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if [ -n "$(git -C "$repo" status --porcelain -- "$@" 2>/dev/null)" ]; then
+        label="$label ($* modified)"
+    fi
+    echo "$label"
+}
